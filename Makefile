@@ -1,0 +1,51 @@
+# Every target works on a fresh machine with only python3 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help venv chromium lint typecheck unit docs test demo bench clean
+
+help:
+	@echo "make demo   run the example API against a local issuer (no Auth0 tenant needed)"
+	@echo "make test   lint, type-check, run every test and build the docs"
+	@echo "make bench  run the benchmarks (not part of make test)"
+	@echo "make docs   build the documentation site (mkdocs --strict)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,docs]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Browser tests drive Debian's chromium; Playwright's own browser download is not used.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv chromium
+	$(BIN)/pytest
+
+docs: venv
+	$(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck unit docs
+
+demo: venv
+	$(BIN)/python examples/demo.py
+
+bench: venv
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache
