@@ -1,0 +1,192 @@
+"""A token issuer for tests: its own keys, its own JWKS, tokens shaped like the tenant's."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+__all__ = ["PLATFORM_AUDIENCE_PREFIX", "SigningKey", "TestIssuer"]
+
+PLATFORM_AUDIENCE_PREFIX = "https://platform.dtc.istreamplanet.net/"
+
+_EC_CURVES: dict[str, ec.EllipticCurve] = {
+    "ES256": ec.SECP256R1(),
+    "ES384": ec.SECP384R1(),
+    "ES512": ec.SECP521R1(),
+}
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One private key of the issuer, with the ``kid`` and ``alg`` it is published under."""
+
+    kid: str
+    alg: str
+    private_key: PrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls, alg: str = "RS256", kid: str | None = None) -> SigningKey:
+        private_key: PrivateKey
+        if alg[:2] in ("RS", "PS"):
+            private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        elif alg in _EC_CURVES:
+            private_key = ec.generate_private_key(_EC_CURVES[alg])
+        elif alg == "EdDSA":
+            private_key = ed25519.Ed25519PrivateKey.generate()
+        else:
+            raise ValueError(f"cannot generate a key for {alg!r}")
+        return cls(kid=kid or secrets.token_hex(8), alg=alg, private_key=private_key)
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half as a JWK, the way an Auth0 tenant publishes it."""
+        public = self.private_key.public_key()
+        jwk: dict[str, Any]
+        if isinstance(public, rsa.RSAPublicKey):
+            jwk = dict(RSAAlgorithm.to_jwk(public, as_dict=True))
+        elif isinstance(public, ec.EllipticCurvePublicKey):
+            jwk = dict(ECAlgorithm.to_jwk(public, as_dict=True))
+        else:
+            jwk = dict(OKPAlgorithm.to_jwk(public, as_dict=True))
+        jwk.update(kid=self.kid, alg=self.alg, use="sig")
+        return jwk
+
+
+class TestIssuer:
+    """Mints access tokens and publishes the matching JWKS, with no network involved.
+
+    Tokens look like the tenant's: ``iss`` with a trailing slash, ``aud`` the organization
+    URI, a space-delimited ``scope``, ``azp``, and for machines ``gty`` and ``sub``
+    ``<client_id>@clients``.
+    """
+
+    __test__ = False  # not a pytest test class despite its name
+
+    def __init__(
+        self,
+        issuer: str = "https://issuer.test/",
+        *,
+        organization: str = "acme",
+        algorithm: str = "RS256",
+        client_id: str = "test-client",
+    ) -> None:
+        self.issuer = issuer
+        self.organization = organization
+        self.client_id = client_id
+        self.signing_key = SigningKey.generate(algorithm)
+        self._published: dict[str, SigningKey] = {self.signing_key.kid: self.signing_key}
+
+    @property
+    def audience(self) -> str:
+        """The organization URI tokens are minted for by default."""
+        return PLATFORM_AUDIENCE_PREFIX + self.organization
+
+    @property
+    def jwks_url(self) -> str:
+        return self.issuer + ".well-known/jwks.json"
+
+    @property
+    def published_keys(self) -> tuple[SigningKey, ...]:
+        return tuple(self._published.values())
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWKS document the issuer publishes right now."""
+        return {"keys": [key.public_jwk() for key in self._published.values()]}
+
+    def rotate(self, algorithm: str | None = None) -> SigningKey:
+        """Publish a new key and sign with it from now on; the old key stays published."""
+        self.signing_key = SigningKey.generate(algorithm or self.signing_key.alg)
+        self._published[self.signing_key.kid] = self.signing_key
+        return self.signing_key
+
+    def retire(self, kid: str) -> None:
+        """Stop publishing the key ``kid`` (tokens it signed must then be refused)."""
+        del self._published[kid]
+
+    def claims(
+        self,
+        subject: str = "auth0|test-user",
+        scopes: Iterable[str] = (),
+        *,
+        organization: str | None = None,
+        audience: str | list[str] | None = None,
+        expires_in: float = 3600,
+        issued_at: float | None = None,
+        not_before: float | None = None,
+        permissions: Iterable[str] | None = None,
+        client_id: str | None = None,
+        machine: bool = False,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """The claims :meth:`mint` would sign, for tests that tamper before signing."""
+        now = time.time() if issued_at is None else issued_at
+        client = client_id or self.client_id
+        if audience is None:
+            audience = PLATFORM_AUDIENCE_PREFIX + (organization or self.organization)
+        payload: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": f"{client}@clients" if machine else subject,
+            "aud": audience,
+            "iat": int(now),
+            "exp": int(now + expires_in),
+            "azp": client,
+        }
+        scope_list = list(scopes)
+        if scope_list:
+            payload["scope"] = " ".join(scope_list)
+        if permissions is not None:
+            payload["permissions"] = list(permissions)
+        if machine:
+            payload["gty"] = "client-credentials"
+        if not_before is not None:
+            payload["nbf"] = int(not_before)
+        payload.update(extra)
+        return payload
+
+    def sign(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        headers: Mapping[str, Any] | None = None,
+        key: SigningKey | None = None,
+    ) -> str:
+        """Sign any payload with any header: the raw tool for building hostile tokens."""
+        signer = key or self.signing_key
+        header: dict[str, Any] = {"typ": "JWT", "kid": signer.kid}
+        if headers:
+            header.update(headers)
+        algorithm = header.pop("alg", signer.alg)
+        return jwt.encode(dict(payload), signer.private_key, algorithm=algorithm, headers=header)
+
+    def mint(
+        self,
+        subject: str = "auth0|test-user",
+        scopes: Iterable[str] = (),
+        *,
+        headers: Mapping[str, Any] | None = None,
+        key: SigningKey | None = None,
+        **claims: Any,
+    ) -> str:
+        """A valid access token; keyword arguments are those of :meth:`claims`."""
+        return self.sign(self.claims(subject, scopes, **claims), headers=headers, key=key)
+
+    def mint_machine(self, scopes: Iterable[str] = (), **claims: Any) -> str:
+        """A Client Credentials (machine to machine) token."""
+        return self.mint(scopes=scopes, machine=True, **claims)
+
+    def mint_expired(self, ago: float = 3600, **claims: Any) -> str:
+        """A token whose ``exp`` lies ``ago`` seconds in the past."""
+        issued = time.time() - ago - 3600
+        return self.mint(issued_at=issued, expires_in=3600, **claims)
+
+    def mint_not_yet_valid(self, in_seconds: float = 3600, **claims: Any) -> str:
+        """A token whose ``nbf`` lies ``in_seconds`` in the future."""
+        return self.mint(not_before=time.time() + in_seconds, **claims)
