@@ -17,6 +17,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
+    "KeySetError",
     "MissingCredentialsError",
     "TokenRequestError",
 ]
@@ -28,6 +29,14 @@ class ISPJWTError(Exception):
 
 class ConfigurationError(ISPJWTError, ValueError):
     """The library was configured with options that cannot work; raised at construction."""
+
+
+class KeySetError(ISPJWTError):
+    """A JWKS document, or one key in it, cannot be used (malformed, unsafe or unsupported).
+
+    Raised while loading keys, never to a client: a bad key is skipped, and a bad document
+    counts as a failed refresh of the key cache.
+    """
 
 
 class AuthError(ISPJWTError):
