@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from fastapi_isp_jwt.testing.loopback import ServedIssuer
+from fastapi_isp_jwt.testing.transport import issuer_transport
 
 __all__ = ["PLATFORM_AUDIENCE_PREFIX", "SigningKey", "TestIssuer"]
 
@@ -46,6 +52,24 @@ class SigningKey:
             raise ValueError(f"cannot generate a key for {alg!r}")
         return cls(kid=kid or secrets.token_hex(8), alg=alg, private_key=private_key)
 
+    @classmethod
+    def from_pem(cls, pem: bytes, *, kid: str, alg: str) -> SigningKey:
+        """Load a private key saved with :meth:`to_pem`; ``alg`` must fit the key's type."""
+        private_key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(
+            private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+        ) or not _fits(private_key, alg):
+            raise ValueError(f"the key does not fit the algorithm {alg!r}")
+        return cls(kid=kid, alg=alg, private_key=private_key)
+
+    def to_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, for a local key file only."""
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
     def public_jwk(self) -> dict[str, Any]:
         """The public half as a JWK, the way an Auth0 tenant publishes it."""
         public = self.private_key.public_key()
@@ -60,12 +84,27 @@ class SigningKey:
         return jwk
 
 
+def _fits(private_key: PrivateKey, alg: str) -> bool:
+    if alg[:2] in ("RS", "PS"):
+        return isinstance(private_key, rsa.RSAPrivateKey)
+    if alg in _EC_CURVES:
+        return (
+            isinstance(private_key, ec.EllipticCurvePrivateKey)
+            and private_key.curve.name == _EC_CURVES[alg].name
+        )
+    return alg == "EdDSA" and isinstance(private_key, ed25519.Ed25519PrivateKey)
+
+
 class TestIssuer:
     """Mints access tokens and publishes the matching JWKS, with no network involved.
 
     Tokens look like the tenant's: ``iss`` with a trailing slash, ``aud`` the organization
     URI, a space-delimited ``scope``, ``azp``, and for machines ``gty`` and ``sub``
     ``<client_id>@clients``.
+
+    :attr:`transport` serves the JWKS and discovery document to httpx clients in memory,
+    :meth:`serve` serves them over real HTTP on 127.0.0.1, and :meth:`auth` builds a
+    ``JWTAuth`` that trusts this issuer.
     """
 
     __test__ = False  # not a pytest test class despite its name
@@ -77,12 +116,16 @@ class TestIssuer:
         organization: str = "acme",
         algorithm: str = "RS256",
         client_id: str = "test-client",
+        signing_key: SigningKey | None = None,
     ) -> None:
         self.issuer = issuer
         self.organization = organization
         self.client_id = client_id
-        self.signing_key = SigningKey.generate(algorithm)
+        self.signing_key = signing_key or SigningKey.generate(algorithm)
         self._published: dict[str, SigningKey] = {self.signing_key.kid: self.signing_key}
+        self._jwks_requests = 0
+        self._counter_lock = threading.Lock()
+        self._transport: httpx.MockTransport | None = None
 
     @property
     def audience(self) -> str:
@@ -92,6 +135,46 @@ class TestIssuer:
     @property
     def jwks_url(self) -> str:
         return self.issuer + ".well-known/jwks.json"
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer + ".well-known/openid-configuration"
+
+    @property
+    def jwks_requests(self) -> int:
+        """How many times the JWKS was served, by :attr:`transport` or :meth:`serve`."""
+        return self._jwks_requests
+
+    def count_jwks_request(self) -> None:
+        with self._counter_lock:
+            self._jwks_requests += 1
+
+    def discovery_document(self, jwks_url: str | None = None) -> dict[str, Any]:
+        """The OpenID Provider metadata, pointing at ``jwks_url`` (default :attr:`jwks_url`)."""
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": jwks_url or self.jwks_url,
+            "id_token_signing_alg_values_supported": [self.signing_key.alg],
+        }
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport answering the JWKS and discovery URLs in memory.
+
+        The same transport works for ``httpx.Client`` and ``httpx.AsyncClient``; every
+        other URL answers 404.
+        """
+        if self._transport is None:
+            self._transport = issuer_transport(self)
+        return self._transport
+
+    def serve(self) -> ServedIssuer:
+        """Serve the JWKS and discovery document over HTTP on 127.0.0.1 (a context manager).
+
+        ``with issuer.serve() as served:`` then ``served.jwks_url``; the server stops when
+        the block ends.
+        """
+        return ServedIssuer(self)
 
     @property
     def published_keys(self) -> tuple[SigningKey, ...]:
