@@ -1,0 +1,91 @@
+"""Registered-claim checks on a payload whose signature has already been verified.
+
+Times are JSON numbers (never booleans or numeric strings) compared with a leeway that
+absorbs clock skew between the issuer and this service.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi_isp_jwt.errors import InvalidTokenError
+
+__all__ = ["ClaimRules", "check_claims"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRules:
+    """The claim policy of one verifier, fixed at configuration time."""
+
+    leeway: float
+    max_age: float | None = None
+    required_claims: frozenset[str] = frozenset()
+    allowed_client_ids: frozenset[str] | None = None
+
+
+def _numeric_date(payload: dict[str, Any], name: str) -> float | None:
+    value = payload.get(name)
+    if value is None:
+        if name in payload:
+            raise InvalidTokenError(f"The token {name} claim is not a number")
+        return None
+    # bool is an int subclass: `true` is not a date.
+    if (type(value) is not int and type(value) is not float) or not math.isfinite(value):
+        raise InvalidTokenError(f"The token {name} claim is not a number")
+    return value
+
+
+def _optional_string(payload: dict[str, Any], name: str) -> None:
+    if name in payload and type(payload[name]) is not str:
+        raise InvalidTokenError(f"The token {name} claim is malformed")
+
+
+def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> float:
+    """Check time, shape and policy claims; return when the token stops being valid.
+
+    The returned deadline (epoch seconds, leeway included) is how long a verified-token
+    cache may keep answering for this token.
+    """
+    leeway = rules.leeway
+    expires_at = _numeric_date(payload, "exp")
+    if expires_at is None:
+        raise InvalidTokenError("The token has no expiry")
+    if now >= expires_at + leeway:
+        raise InvalidTokenError("The token has expired")
+    not_before = _numeric_date(payload, "nbf")
+    if not_before is not None and now + leeway < not_before:
+        raise InvalidTokenError("The token is not valid yet")
+    issued_at = _numeric_date(payload, "iat")
+    if issued_at is not None and now + leeway < issued_at:
+        raise InvalidTokenError("The token was issued in the future")
+    deadline = expires_at + leeway
+    if rules.max_age is not None:
+        if issued_at is None:
+            raise InvalidTokenError("The token has no issue time")
+        too_old_at = issued_at + rules.max_age + leeway
+        if now >= too_old_at:
+            raise InvalidTokenError("The token is too old")
+        deadline = min(deadline, too_old_at)
+
+    if type(payload.get("sub")) is not str:
+        raise InvalidTokenError("The token has no subject")
+    _optional_string(payload, "scope")
+    _optional_string(payload, "azp")
+    _optional_string(payload, "client_id")
+    _optional_string(payload, "gty")
+    permissions = payload.get("permissions")
+    if permissions is not None and (
+        type(permissions) is not list or any(type(p) is not str for p in permissions)
+    ):
+        raise InvalidTokenError("The token permissions claim is malformed")
+
+    missing = rules.required_claims.difference(payload)
+    if missing:
+        raise InvalidTokenError("The token lacks a required claim")
+    if rules.allowed_client_ids is not None:
+        client = payload.get("azp", payload.get("client_id"))
+        if client not in rules.allowed_client_ids:
+            raise InvalidTokenError("The token was issued to a client that is not allowed")
+    return deadline

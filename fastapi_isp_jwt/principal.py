@@ -1,0 +1,94 @@
+"""The verified caller handed to routes, and how a verified payload becomes one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
+
+from fastapi_isp_jwt.errors import InvalidTokenError
+
+__all__ = ["Principal", "build_principal"]
+
+MACHINE_GRANT_TYPE = "client-credentials"
+
+
+class Principal(BaseModel):
+    """Who called, on behalf of which client and organization, with which scopes.
+
+    Frozen: a route can pass it around without anyone changing who the caller is.
+    ``scopes`` unites the space-delimited ``scope`` claim with Auth0's RBAC
+    ``permissions`` array. ``claims`` holds every claim of the token, read-only.
+
+    Subclass it to read custom claims: fields of a subclass are filled from claims of the
+    same name (or alias), and a token whose claims do not validate is refused with 401.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+
+    subject: str
+    scopes: frozenset[str] = frozenset()
+    audience: tuple[str, ...] = ()
+    organization: str | None = None
+    client_id: str | None = None
+    is_machine: bool = False
+    issued_at: datetime | None = None
+    expires_at: datetime
+    claims: Mapping[str, Any] = MappingProxyType({})
+
+    @field_validator("claims", mode="after")
+    @classmethod
+    def _read_only_claims(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+    @field_serializer("claims")
+    def _serialize_claims(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(value)
+
+    def has_scopes(self, *scopes: str) -> bool:
+        """Whether every one of ``scopes`` was granted (whole scope tokens, exact match)."""
+        return self.scopes.issuperset(scopes)
+
+
+def _scopes_of(payload: Mapping[str, Any]) -> frozenset[str]:
+    scope = payload.get("scope")
+    granted = set(scope.split()) if scope else set()
+    permissions = payload.get("permissions")
+    if permissions:
+        granted.update(permissions)
+    return frozenset(granted)
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def build_principal(
+    principal_class: type[Principal],
+    payload: dict[str, Any],
+    audiences: tuple[str, ...],
+    organization: str | None,
+) -> Principal:
+    """Turn a verified payload (types already checked) into ``principal_class``."""
+    issued_at = payload.get("iat")
+    fields: dict[str, Any] = {
+        "subject": payload["sub"],
+        "scopes": _scopes_of(payload),
+        "audience": audiences,
+        "organization": organization,
+        "client_id": payload.get("azp", payload.get("client_id")),
+        "is_machine": payload.get("gty") == MACHINE_GRANT_TYPE,
+        "issued_at": None if issued_at is None else _utc(issued_at),
+        "expires_at": _utc(payload["exp"]),
+        "claims": MappingProxyType(payload),
+    }
+    if principal_class is Principal:
+        # Every field was checked by the claim rules; validating again would only cost time.
+        return Principal.model_construct(**fields)
+    try:
+        return principal_class.model_validate({**payload, **fields})
+    except ValidationError:
+        raise InvalidTokenError("The token claims do not fit the expected principal") from None

@@ -1,0 +1,145 @@
+"""Compact JWS parsing and the header rules, before any key is looked at.
+
+Everything here is pure and cheap, so hostile input is refused before it can cost a
+network round trip or a signature check. Decoding is strict: one base64url alphabet, no
+padding, no whitespace, canonical trailing bits, UTF-8 JSON objects without duplicate
+member names or non-finite numbers.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi_isp_jwt.errors import InvalidTokenError
+
+__all__ = ["ACCESS_TOKEN_TYPES", "ParsedToken", "check_header", "parse_token"]
+
+_COMPACT_JWS = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+# With 2 (or 3) characters in the last quantum, the final character carries 4 (or 2)
+# unused bits; a canonical encoder leaves them zero. Anything else is a second spelling
+# of the same bytes, which a strict decoder refuses.
+_CANONICAL_LAST = {
+    2: frozenset("AQgw"),
+    3: frozenset("AEIMQUYcgkosw048"),
+}
+
+# Header parameters that point at key material. RFC 8725 §3.10: never let the token
+# choose or carry its own key, so a token that tries is refused outright.
+_KEY_CARRYING_HEADERS = ("jku", "jwk", "x5u", "x5c")
+
+# RFC 9068 §4 (and the Auth0 default profile, which sends "JWT").
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+_ACCEPTED_TYPES = ACCESS_TOKEN_TYPES | {"jwt", "application/jwt"}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedToken:
+    """A compact JWS split and decoded, not yet trusted."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate member name")
+    return obj
+
+
+_decode_json = json.JSONDecoder(
+    object_pairs_hook=_unique_object, parse_constant=_reject_constant
+).decode
+
+
+def _b64url_decode(segment: str) -> bytes:
+    remainder = len(segment) % 4
+    if remainder:
+        allowed = _CANONICAL_LAST.get(remainder)
+        if allowed is None or segment[-1] not in allowed:
+            raise InvalidTokenError("The token is not valid base64url")
+        segment += "=" * (4 - remainder)
+    return binascii.a2b_base64(segment.translate(_URLSAFE_TO_STANDARD))
+
+
+def _json_object(raw: bytes, part: str) -> dict[str, Any]:
+    try:
+        value = _decode_json(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        # UnicodeDecodeError and JSONDecodeError are both ValueErrors.
+        raise InvalidTokenError(f"The token {part} is not a JSON object") from None
+    if not isinstance(value, dict):
+        raise InvalidTokenError(f"The token {part} is not a JSON object")
+    return value
+
+
+def parse_token(token: str, max_bytes: int) -> ParsedToken:
+    """Split and decode a compact JWS, refusing anything not exactly of that form.
+
+    The size cap comes first so that no decoding work is spent on an oversized token.
+    JWE (five segments) and the JSON serializations never match the compact pattern.
+    """
+    if len(token) > max_bytes:
+        raise InvalidTokenError("The token is too large")
+    match = _COMPACT_JWS.fullmatch(token)
+    if match is None:
+        raise InvalidTokenError("The token is not a compact JWS")
+    header_b64, payload_b64, signature_b64 = match.groups()
+    header = _json_object(_b64url_decode(header_b64), "header")
+    payload = _json_object(_b64url_decode(payload_b64), "payload")
+    signature = _b64url_decode(signature_b64)
+    signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+    return ParsedToken(header, payload, signing_input, signature)
+
+
+def check_header(
+    header: dict[str, Any],
+    algorithms: Collection[str],
+    *,
+    require_access_token_type: bool = False,
+) -> str:
+    """Apply the header rules and return the (allowed) algorithm name.
+
+    The algorithm is compared case-sensitively against our allow-list: the token only
+    names which of our algorithms it claims, it never chooses one we did not allow.
+    """
+    alg = header.get("alg")
+    if type(alg) is not str or alg not in algorithms:
+        raise InvalidTokenError("The token algorithm is not allowed")
+    if "crit" in header:
+        # We understand no extension parameters, so any "crit" list is one we must refuse
+        # (RFC 7515 §4.1.11); an empty or malformed one is invalid in itself.
+        raise InvalidTokenError("The token has critical header parameters")
+    if "b64" in header:
+        raise InvalidTokenError("The token uses an unsupported payload encoding")
+    for name in _KEY_CARRYING_HEADERS:
+        if name in header:
+            raise InvalidTokenError("The token carries its own key reference")
+    kid = header.get("kid")
+    if kid is not None and type(kid) is not str:
+        raise InvalidTokenError("The token key id is not a string")
+    typ = header.get("typ")
+    if typ is None:
+        if require_access_token_type:
+            raise InvalidTokenError("The token is not an access token (typ)")
+    elif type(typ) is not str:
+        raise InvalidTokenError("The token type is not a string")
+    else:
+        # Media types compare case-insensitively (RFC 7515 §4.1.9).
+        folded = typ.lower()
+        accepted = ACCESS_TOKEN_TYPES if require_access_token_type else _ACCEPTED_TYPES
+        if folded not in accepted:
+            raise InvalidTokenError("The token is not an access token (typ)")
+    return alg
