@@ -1,0 +1,102 @@
+"""The Principal handed to routes: typed, frozen, scopes from scope and permissions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from pydantic import Field, ValidationError
+
+from fastapi_isp_jwt.errors import InvalidTokenError
+from fastapi_isp_jwt.principal import Principal, build_principal
+
+ACME = "https://platform.dtc.istreamplanet.net/acme"
+
+
+def claims(**extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"sub": "auth0|u", "iat": 1_800_000_000, "exp": 1_800_003_600}
+    base.update(extra)
+    return base
+
+
+def build(payload: dict[str, Any], cls: type[Principal] = Principal) -> Principal:
+    return build_principal(cls, payload, (ACME,), "acme")
+
+
+def test_scopes_unite_the_scope_claim_and_permissions() -> None:
+    principal = build(claims(scope="streams:read profile", permissions=["streams:write"]))
+    assert principal.scopes == frozenset({"streams:read", "profile", "streams:write"})
+
+
+def test_has_scopes_requires_every_scope_as_a_whole_token() -> None:
+    principal = build(claims(scope="streams:writer streams:read"))
+    assert principal.has_scopes("streams:read")
+    assert principal.has_scopes()
+    assert not principal.has_scopes("streams:write")
+    assert not principal.has_scopes("streams:read", "streams:write")
+
+
+def test_times_are_timezone_aware_datetimes() -> None:
+    principal = build(claims())
+    assert principal.expires_at == datetime(2027, 1, 15, 9, 0, tzinfo=timezone.utc)
+    assert principal.issued_at == datetime(2027, 1, 15, 8, 0, tzinfo=timezone.utc)
+
+
+def test_a_client_credentials_token_is_a_machine_with_its_client_id() -> None:
+    principal = build(claims(sub="abc@clients", gty="client-credentials", azp="abc"))
+    assert principal.is_machine
+    assert principal.client_id == "abc"
+
+
+def test_a_user_token_is_not_a_machine_and_client_id_falls_back_to_client_id_claim() -> None:
+    principal = build(claims(client_id="spa"))
+    assert not principal.is_machine
+    assert principal.client_id == "spa"
+
+
+def test_audience_and_organization_come_from_the_audience_match() -> None:
+    principal = build(claims())
+    assert principal.audience == (ACME,)
+    assert principal.organization == "acme"
+
+
+def test_the_principal_is_frozen() -> None:
+    principal = build(claims())
+    with pytest.raises(ValidationError):
+        principal.subject = "someone else"  # type: ignore[misc]
+
+
+def test_claims_are_read_only() -> None:
+    principal = build(claims(role="viewer"))
+    assert principal.claims["role"] == "viewer"
+    with pytest.raises(TypeError):
+        principal.claims["role"] = "admin"  # type: ignore[index]
+
+
+def test_the_principal_serializes_to_json() -> None:
+    dumped = build(claims(role="viewer")).model_dump(mode="json")
+    assert dumped["subject"] == "auth0|u"
+    assert dumped["claims"]["role"] == "viewer"
+
+
+class StreamingPrincipal(Principal):
+    region: str = Field(validation_alias="https://istreamplanet.com/region")
+
+
+def test_a_principal_subclass_reads_custom_claims() -> None:
+    principal = build(claims(**{"https://istreamplanet.com/region": "eu"}), StreamingPrincipal)
+    assert isinstance(principal, StreamingPrincipal)
+    assert principal.region == "eu"
+
+
+def test_custom_claims_that_do_not_validate_make_the_token_invalid() -> None:
+    with pytest.raises(InvalidTokenError, match="principal"):
+        build(claims(), StreamingPrincipal)
+
+
+def test_a_claim_named_like_a_field_cannot_override_verified_values() -> None:
+    principal = build(claims(scopes=["admin"], organization="globex", is_machine=True))
+    assert principal.scopes == frozenset()
+    assert principal.organization == "acme"
+    assert principal.is_machine is False
