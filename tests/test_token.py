@@ -65,7 +65,7 @@ def test_characters_outside_base64url_are_refused(bad: str) -> None:
 
 
 def test_padding_is_refused() -> None:
-    head, payload, signature = GOOD.split(".")
+    head, payload, _ = GOOD.split(".")
     padded = base64.urlsafe_b64encode(b"sig!").decode()
     assert padded.endswith("=")
     with pytest.raises(InvalidTokenError):
