@@ -7,7 +7,14 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from fastapi_isp_jwt.errors import InvalidTokenError
 
@@ -37,7 +44,7 @@ class Principal(BaseModel):
     is_machine: bool = False
     issued_at: datetime | None = None
     expires_at: datetime
-    claims: Mapping[str, Any] = MappingProxyType({})
+    claims: Mapping[str, Any] = Field(default_factory=lambda: MappingProxyType({}))
 
     @field_validator("claims", mode="after")
     @classmethod

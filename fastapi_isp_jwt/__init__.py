@@ -1,0 +1,52 @@
+"""Verify iStreamPlanet platform access tokens in FastAPI, in one line.
+
+```python
+require_token = JWTAuth(
+    domain="istreamplanet.auth0.com",
+    audience="https://platform.dtc.istreamplanet.net/acme",
+)
+
+@app.get("/streams")
+async def list_streams(principal: Principal = Depends(require_token)): ...
+```
+"""
+
+from fastapi_isp_jwt.algorithms import ALGORITHMS
+from fastapi_isp_jwt.audience import ORGANIZATION_PLACEHOLDER, PLATFORM_AUDIENCE_PREFIX
+from fastapi_isp_jwt.config import DEFAULT_LEEWAY
+from fastapi_isp_jwt.errors import (
+    AuthError,
+    ConfigurationError,
+    InsufficientScopeError,
+    InvalidRequestError,
+    InvalidTokenError,
+    ISPJWTError,
+    IssuerUnavailableError,
+    KeySetError,
+    MissingCredentialsError,
+    TokenRequestError,
+)
+from fastapi_isp_jwt.principal import Principal
+from fastapi_isp_jwt.security import JWTAuth
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_LEEWAY",
+    "ORGANIZATION_PLACEHOLDER",
+    "PLATFORM_AUDIENCE_PREFIX",
+    "AuthError",
+    "ConfigurationError",
+    "ISPJWTError",
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "InvalidTokenError",
+    "IssuerUnavailableError",
+    "JWTAuth",
+    "KeySetError",
+    "MissingCredentialsError",
+    "Principal",
+    "TokenRequestError",
+    "__version__",
+]

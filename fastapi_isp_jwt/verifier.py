@@ -1,0 +1,150 @@
+"""Token string -> :class:`Principal`, in the order of the flow, with no web framework.
+
+Order (cheap and I/O-free first): size cap, shape and strict decoding, ``alg`` in the
+allow-list, header rules, ``iss`` trusted, key lookup (the only step that may fetch),
+key fits ``alg``, signature, time claims, audience, policy claims, principal.
+
+A verified-token cache answers repeated tokens with no cryptography. An entry is keyed by
+a SHA-256 digest of the whole token, and is served only before the token's expiry and
+only while the very key that verified it is still trusted by the key cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import LRUCache
+
+from fastapi_isp_jwt.algorithms import ALGORITHMS, key_fits_algorithm
+from fastapi_isp_jwt.audience import AudiencePolicy
+from fastapi_isp_jwt.claims import ClaimRules, check_claims
+from fastapi_isp_jwt.config import AuthSettings
+from fastapi_isp_jwt.errors import InvalidTokenError
+from fastapi_isp_jwt.jwks import JWKSCache
+from fastapi_isp_jwt.keys import VerificationKey
+from fastapi_isp_jwt.principal import Principal, build_principal
+from fastapi_isp_jwt.token import ParsedToken, check_header, parse_token
+
+__all__ = ["TokenVerifier"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    valid_until: float
+    key_source: JWKSCache
+    kid: str | None
+    key: VerificationKey
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A token that passed every I/O-free check and now needs its key."""
+
+    parsed: ParsedToken
+    alg: str
+    kid: str | None
+    key_source: JWKSCache
+
+
+class TokenVerifier:
+    """Verifies access tokens against one or more trusted issuers."""
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        key_sources: dict[str, JWKSCache],
+        principal_class: type[Principal] = Principal,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._key_sources = key_sources
+        self._principal_class = principal_class
+        self._clock = clock
+        self._audiences = AudiencePolicy(settings.audiences, settings.organizations)
+        self._rules = ClaimRules(
+            leeway=settings.leeway,
+            max_age=settings.max_age,
+            required_claims=settings.required_claims,
+            allowed_client_ids=settings.allowed_client_ids,
+        )
+        self._verified: LRUCache[bytes, _Verified] | None = (
+            LRUCache(maxsize=settings.token_cache_size) if settings.token_cache_size else None
+        )
+        # verify_sync may run in worker threads while verify runs on the event loop.
+        self._verified_lock = threading.Lock()
+
+    async def verify(self, token: str) -> Principal:
+        """Verify ``token`` and return its principal, fetching keys if needed."""
+        digest = hashlib.sha256(token.encode()).digest()
+        known = self._recall(digest)
+        if known is not None:
+            return known
+        pending = self._prepare(token)
+        key = await pending.key_source.get_key(pending.kid)
+        return self._complete(digest, pending, key)
+
+    def verify_sync(self, token: str) -> Principal:
+        """Blocking twin of :meth:`verify`; shares its caches."""
+        digest = hashlib.sha256(token.encode()).digest()
+        known = self._recall(digest)
+        if known is not None:
+            return known
+        pending = self._prepare(token)
+        key = pending.key_source.get_key_sync(pending.kid)
+        return self._complete(digest, pending, key)
+
+    def _recall(self, digest: bytes) -> Principal | None:
+        if self._verified is None:
+            return None
+        with self._verified_lock:
+            entry = self._verified.get(digest)
+        if entry is None:
+            return None
+        if (
+            self._clock() < entry.valid_until
+            and entry.key_source.cached_key(entry.kid) is entry.key
+        ):
+            return entry.principal
+        with self._verified_lock:
+            self._verified.pop(digest, None)
+        return None
+
+    def _prepare(self, token: str) -> _Pending:
+        if type(token) is not str:
+            raise InvalidTokenError("The token is not a compact JWS")
+        settings = self._settings
+        parsed = parse_token(token, settings.max_token_bytes)
+        alg = check_header(
+            parsed.header, settings.algorithms, require_access_token_type=settings.require_typ
+        )
+        issuer = parsed.payload.get("iss")
+        key_source = self._key_sources.get(issuer) if type(issuer) is str else None
+        if key_source is None:
+            raise InvalidTokenError("The token issuer is not trusted")
+        kid: Any = parsed.header.get("kid")
+        return _Pending(parsed, alg, kid, key_source)
+
+    def _complete(self, digest: bytes, pending: _Pending, key: VerificationKey) -> Principal:
+        algorithm = ALGORITHMS[pending.alg]
+        if not key_fits_algorithm(algorithm, key.kty, key.crv, key.alg):
+            raise InvalidTokenError("The token algorithm does not fit its key")
+        parsed = pending.parsed
+        if not algorithm.verify(key.public_key, parsed.signing_input, parsed.signature):
+            raise InvalidTokenError("The token signature is invalid")
+        payload = parsed.payload
+        valid_until = check_claims(payload, self._rules, self._clock())
+        audience = self._audiences.match(payload.get("aud"))
+        principal = build_principal(
+            self._principal_class, payload, audience.audiences, audience.organization
+        )
+        if self._verified is not None:
+            entry = _Verified(principal, valid_until, pending.key_source, pending.kid, key)
+            with self._verified_lock:
+                self._verified[digest] = entry
+        return principal
