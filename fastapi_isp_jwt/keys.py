@@ -1,0 +1,267 @@
+"""Turning published JWKs into verification keys, and refusing the ones that must not be used.
+
+Everything here is pure: no I/O, no clock. The key cache (:mod:`fastapi_isp_jwt.jwks`) feeds
+it the documents it downloads.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from fastapi_isp_jwt.errors import KeySetError
+
+__all__ = ["KeySet", "PublicKey", "VerificationKey", "load_jwk", "load_jwks"]
+
+logger = logging.getLogger(__name__)
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+MIN_RSA_BITS = 2048
+# Far above anything an issuer uses; a bigger modulus would only make every verification slow.
+MAX_RSA_BITS = 16384
+
+# Curve name -> (curve, size in bytes of each coordinate, RFC 7518 §6.2.1.2).
+_EC_CURVES: dict[str, tuple[ec.EllipticCurve, int]] = {
+    "P-256": (ec.SECP256R1(), 32),
+    "P-384": (ec.SECP384R1(), 48),
+    "P-521": (ec.SECP521R1(), 66),
+}
+_ED25519_SIZE = 32
+
+# Which JWK "alg" values each kind of key may declare. Anything else (HS256, "none", an EC
+# algorithm on an RSA key...) is a key whose purpose we cannot honour, so it is skipped.
+_ALGS_FOR_KTY: dict[str, frozenset[str]] = {
+    "RSA": frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
+    "EC": frozenset({"ES256", "ES384", "ES512"}),
+    "OKP": frozenset({"EdDSA", "Ed25519"}),
+}
+_ALG_FOR_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+
+# Members that only a private (or symmetric) key carries (RFC 7518 §6.2.2, §6.3.2, §6.4).
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VerificationKey:
+    """One public key the issuer signs with, ready to verify signatures.
+
+    Compared by identity on purpose: a key loaded once stays the same object for as long as
+    the issuer keeps publishing the same JWK, so "the same key" is a cheap ``is`` check.
+    """
+
+    kid: str | None
+    kty: str
+    alg: str | None
+    crv: str | None
+    public_key: PublicKey = field(repr=False)
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The usable keys of one JWKS document, looked up by ``kid``."""
+
+    keys: tuple[VerificationKey, ...]
+    # Canonical JWK text -> the key built from it, so the next download can reuse objects.
+    _by_jwk: Mapping[str, VerificationKey] = field(default_factory=dict, repr=False, compare=False)
+    _by_kid: dict[str, VerificationKey] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_kid: dict[str, VerificationKey] = {}
+        for key in self.keys:
+            if key.kid is not None:
+                by_kid.setdefault(key.kid, key)
+        object.__setattr__(self, "_by_kid", by_kid)
+
+    def find(self, kid: str | None) -> VerificationKey | None:
+        """The key published under ``kid`` (exact, case-sensitive match), or ``None``.
+
+        A token without ``kid`` can only name the key of a set that holds exactly one.
+        """
+        if kid is None:
+            return self.keys[0] if len(self.keys) == 1 else None
+        if not isinstance(kid, str):
+            return None
+        return self._by_kid.get(kid)
+
+    @property
+    def kids(self) -> frozenset[str]:
+        """The ``kid`` of every key that has one."""
+        return frozenset(self._by_kid)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def load_jwk(jwk: object) -> VerificationKey:
+    """Build a verification key from one JWK, or raise :class:`KeySetError` saying why not."""
+    if not isinstance(jwk, dict):
+        raise KeySetError("the JWK is not a JSON object")
+    kid = _optional_str(jwk, "kid")
+    kty = _optional_str(jwk, "kty")
+    alg = _optional_str(jwk, "alg")
+    if kty is None:
+        raise KeySetError('the JWK has no "kty"')
+    if kty == "oct":
+        raise KeySetError("symmetric keys are never trusted")
+    if any(member in jwk for member in _PRIVATE_MEMBERS):
+        raise KeySetError("the JWK holds private key material")
+    _check_purpose(jwk)
+    if kty not in _ALGS_FOR_KTY:
+        raise KeySetError("unsupported key type")
+    if alg is not None and alg not in _ALGS_FOR_KTY[kty]:
+        raise KeySetError('the JWK "alg" does not fit its key type')
+
+    crv: str | None = None
+    public_key: PublicKey
+    if kty == "RSA":
+        public_key = _rsa_key(jwk)
+    elif kty == "EC":
+        crv = _optional_str(jwk, "crv")
+        public_key = _ec_key(jwk, crv, alg)
+    else:
+        crv = _optional_str(jwk, "crv")
+        public_key = _okp_key(jwk, crv)
+    return VerificationKey(kid=kid, kty=kty, alg=alg, crv=crv, public_key=public_key)
+
+
+def load_jwks(document: object, previous: KeySet | None = None) -> KeySet:
+    """Load every usable key of a JWKS document.
+
+    Raises :class:`KeySetError` when ``document`` is not a JWKS at all. Unusable keys are
+    skipped one by one (logged at DEBUG with their ``kid`` and the reason), so one bad key
+    never spoils the set. A JWK identical to one in ``previous`` yields the very same
+    :class:`VerificationKey` object, without parsing it again.
+    """
+    if not isinstance(document, dict):
+        raise KeySetError("the JWKS document is not a JSON object")
+    entries = document.get("keys")
+    if not isinstance(entries, list):
+        raise KeySetError('the JWKS document has no "keys" array')
+
+    known = previous._by_jwk if previous is not None else {}
+    keys: list[VerificationKey] = []
+    by_jwk: dict[str, VerificationKey] = {}
+    seen_kids: set[str] = set()
+    for entry in entries:
+        canonical = _canonical(entry)
+        key = None if canonical is None else by_jwk.get(canonical) or known.get(canonical)
+        if key is None:
+            try:
+                key = load_jwk(entry)
+            except KeySetError as exc:
+                logger.debug("skipping JWK %s: %s", _kid_label(entry), exc)
+                continue
+        if key.kid is not None:
+            if key.kid in seen_kids:
+                logger.debug("skipping JWK %s: another key has the same kid", _kid_label(entry))
+                continue
+            seen_kids.add(key.kid)
+        elif key in keys:
+            continue
+        keys.append(key)
+        if canonical is not None:
+            by_jwk[canonical] = key
+    return KeySet(tuple(keys), by_jwk)
+
+
+def _canonical(entry: object) -> str | None:
+    """One spelling per JWK, whatever the member order, to recognise a key seen before."""
+    try:
+        return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None  # not JSON data (only possible for documents not parsed from JSON)
+
+
+def _check_purpose(jwk: Mapping[str, object]) -> None:
+    use = _optional_str(jwk, "use")
+    if use is not None and use != "sig":
+        raise KeySetError('the JWK "use" is not "sig"')
+    if "key_ops" in jwk:
+        ops = jwk["key_ops"]
+        if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
+            raise KeySetError('the JWK "key_ops" is not an array of strings')
+        if "verify" not in ops:
+            raise KeySetError('the JWK "key_ops" does not allow "verify"')
+
+
+def _rsa_key(jwk: Mapping[str, object]) -> rsa.RSAPublicKey:
+    n = int.from_bytes(_b64_member(jwk, "n"), "big")
+    e = int.from_bytes(_b64_member(jwk, "e"), "big")
+    if n.bit_length() < MIN_RSA_BITS:
+        raise KeySetError(f"RSA keys under {MIN_RSA_BITS} bits are too weak")
+    if n.bit_length() > MAX_RSA_BITS:
+        raise KeySetError(f"RSA keys over {MAX_RSA_BITS} bits are not accepted")
+    try:
+        return rsa.RSAPublicNumbers(e, n).public_key()
+    except ValueError as exc:
+        raise KeySetError("the RSA public numbers are invalid") from exc
+
+
+def _ec_key(
+    jwk: Mapping[str, object], crv: str | None, alg: str | None
+) -> ec.EllipticCurvePublicKey:
+    if crv not in _EC_CURVES:
+        raise KeySetError("unsupported elliptic curve")
+    if alg is not None and alg != _ALG_FOR_CURVE[crv]:
+        raise KeySetError('the JWK "alg" does not fit its curve')
+    curve, size = _EC_CURVES[crv]
+    x = _b64_member(jwk, "x", size)
+    y = _b64_member(jwk, "y", size)
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
+    except ValueError as exc:
+        raise KeySetError("the point is not on the curve") from exc
+
+
+def _okp_key(jwk: Mapping[str, object], crv: str | None) -> ed25519.Ed25519PublicKey:
+    if crv != "Ed25519":
+        raise KeySetError("unsupported OKP curve")
+    return ed25519.Ed25519PublicKey.from_public_bytes(_b64_member(jwk, "x", _ED25519_SIZE))
+
+
+def _optional_str(jwk: Mapping[str, object], name: str) -> str | None:
+    value = jwk.get(name)
+    if value is not None and not isinstance(value, str):
+        raise KeySetError(f'the JWK "{name}" is not a string')
+    return value
+
+
+def _b64_member(jwk: Mapping[str, object], name: str, size: int | None = None) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise KeySetError(f'the JWK "{name}" is missing or not a string')
+    raw = _strict_b64url(value)
+    if raw is None:
+        raise KeySetError(f'the JWK "{name}" is not canonical unpadded base64url')
+    if size is not None and len(raw) != size:
+        raise KeySetError(f'the JWK "{name}" has the wrong length for its curve')
+    return raw
+
+
+def _strict_b64url(text: str) -> bytes | None:
+    """Decode unpadded base64url, refusing padding, other alphabets and non-canonical tails."""
+    if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error:
+        return None
+    # Leftover bits in the last character let one value have several spellings: refuse them.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != text:
+        return None
+    return raw
+
+
+def _kid_label(entry: object) -> str:
+    kid = entry.get("kid") if isinstance(entry, dict) else None
+    return repr(kid[:64]) if isinstance(kid, str) else "(no kid)"
