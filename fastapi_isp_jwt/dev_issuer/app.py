@@ -1,0 +1,221 @@
+"""The dev issuer as a FastAPI app: discovery, JWKS, the login page and the token endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from fastapi_isp_jwt.dev_issuer.authority import (
+    OPENID_SCOPES,
+    AuthorizationRequest,
+    DevAuthority,
+    parse_basic,
+    single_values,
+    with_query,
+)
+from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
+from fastapi_isp_jwt.dev_issuer.oauth_error import OAuthError
+from fastapi_isp_jwt.dev_issuer.pages import PAGE_HEADERS, error_page, login_page
+from fastapi_isp_jwt.testing import SigningKey
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("fastapi_isp_jwt.dev_issuer")
+
+MAX_BODY_BYTES = 16 * 1024
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+_FORM = "application/x-www-form-urlencoded"
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object kept as its list of members, so that repeated names can be seen."""
+
+
+def create_app(
+    config: DevIssuerConfig | None = None,
+    *,
+    signing_key: SigningKey | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """Build the dev issuer's ASGI app; it answers as ``config.issuer``.
+
+    ``signing_key`` defaults to a new key held in memory (see
+    :func:`~fastapi_isp_jwt.dev_issuer.load_or_create_key` to keep one in a file).
+    ``clock`` measures the lifetime of authorization codes.
+    """
+    config = config or DevIssuerConfig()
+    authority = DevAuthority(config, signing_key=signing_key, clock=clock)
+    app = FastAPI(
+        title="fastapi-isp-jwt dev issuer",
+        description="A local stand-in for the Auth0 tenant. For development only.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.authority = authority
+    logger.warning("dev issuer at %s: for development only", config.issuer)
+
+    @app.exception_handler(OAuthError)
+    async def answer_refusal(request: Request, refusal: OAuthError) -> Response:
+        return _refusal_response(request, refusal)
+
+    @app.get("/.well-known/openid-configuration")
+    async def openid_configuration() -> JSONResponse:
+        issuer = config.issuer
+        return JSONResponse(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": issuer + "authorize",
+                "token_endpoint": issuer + "oauth/token",
+                "jwks_uri": issuer + ".well-known/jwks.json",
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "grant_types_supported": ["authorization_code", "client_credentials"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "client_secret_basic",
+                    "none",
+                ],
+                "scopes_supported": [*OPENID_SCOPES, *config.scopes],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": [authority.signer.signing_key.alg],
+            }
+        )
+
+    @app.get("/.well-known/jwks.json")
+    async def jwks() -> JSONResponse:
+        return JSONResponse(authority.signer.jwks(), headers={"Cache-Control": "max-age=60"})
+
+    @app.get("/authorize")
+    async def show_login(request: Request) -> Response:
+        pending = _authorization_request(authority, request)
+        return HTMLResponse(
+            login_page(
+                action=_form_action(request),
+                client_id=pending.client.client_id,
+                audience=pending.audience,
+            ),
+            headers=PAGE_HEADERS,
+        )
+
+    @app.post("/authorize")
+    async def log_in(request: Request) -> Response:
+        pending = _authorization_request(authority, request)
+        form = single_values(_parse_form(await _read_body(request), _media_type(request)))
+        username = form.get("username", "")
+        try:
+            user = authority.log_in(username, form.get("password", ""))
+        except OAuthError as refusal:
+            # Wrong credentials: the user tries again; the client hears nothing yet.
+            page = login_page(
+                action=_form_action(request),
+                client_id=pending.client.client_id,
+                audience=pending.audience,
+                username=username,
+                error=refusal.description,
+            )
+            return HTMLResponse(page, status_code=400, headers=PAGE_HEADERS)
+        return RedirectResponse(authority.grant_code(pending, user), status_code=302)
+
+    @app.post("/oauth/token")
+    async def token(request: Request) -> JSONResponse:
+        body = await _read_body(request)
+        params = single_values(_parse_token_request(body, _media_type(request)))
+        answer = authority.exchange(params, _basic_credentials(request))
+        return JSONResponse(answer, headers=_NO_STORE)
+
+    return app
+
+
+def _authorization_request(authority: DevAuthority, request: Request) -> AuthorizationRequest:
+    return authority.check_authorization_request(
+        single_values(list(request.query_params.multi_items()))
+    )
+
+
+def _form_action(request: Request) -> str:
+    # The login form posts back to the very request it answers, so the POST is checked
+    # exactly like the GET was.
+    return "/authorize?" + request.url.query
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise OAuthError("invalid_request", "the request body is too large", status_code=413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise OAuthError("invalid_request", "the request body is too large", status_code=413)
+    return bytes(body)
+
+
+def _parse_form(body: bytes, media_type: str) -> list[tuple[str, str]]:
+    if media_type != _FORM:
+        raise OAuthError("invalid_request", f"the body must be {_FORM}")
+    try:
+        return parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=64
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise OAuthError("invalid_request", "the form body cannot be parsed") from None
+
+
+def _parse_token_request(body: bytes, media_type: str) -> list[tuple[str, str]]:
+    """Form-encoded as RFC 6749 says; JSON objects of strings too, as the tenant accepts."""
+    if media_type != "application/json":
+        return _parse_form(body, media_type)
+    try:
+        document = json.loads(body, object_pairs_hook=_Pairs)
+    except (UnicodeDecodeError, ValueError):
+        raise OAuthError("invalid_request", "the JSON body cannot be parsed") from None
+    if not isinstance(document, _Pairs) or not all(isinstance(v, str) for _, v in document):
+        raise OAuthError("invalid_request", "the JSON body must be an object of strings")
+    return list(document)
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    headers = request.headers.getlist("authorization")
+    if not headers:
+        return None
+    if len(headers) > 1:
+        raise OAuthError("invalid_request", "send one Authorization header")
+    scheme, _, credentials = headers[0].partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthError("invalid_request", "client authentication uses HTTP Basic only")
+    return parse_basic(credentials)
+
+
+def _refusal_response(request: Request, refusal: OAuthError) -> Response:
+    if refusal.redirect_uri is not None:
+        answer = {"error": refusal.error, "error_description": refusal.description}
+        if refusal.state is not None:
+            answer["state"] = refusal.state
+        return RedirectResponse(with_query(refusal.redirect_uri, answer), status_code=302)
+    if request.url.path == "/authorize":
+        return HTMLResponse(
+            error_page(refusal.error, refusal.description),
+            status_code=refusal.status_code,
+            headers=PAGE_HEADERS,
+        )
+    headers = dict(_NO_STORE)
+    if refusal.basic_challenge:
+        headers["WWW-Authenticate"] = 'Basic realm="fastapi-isp-jwt dev issuer"'
+    return JSONResponse(
+        {"error": refusal.error, "error_description": refusal.description},
+        status_code=refusal.status_code,
+        headers=headers,
+    )

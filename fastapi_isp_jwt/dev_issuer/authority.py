@@ -1,0 +1,328 @@
+"""The dev issuer's decisions, free of HTTP: who may log in, which codes and tokens to issue.
+
+Every refusal is an :class:`OAuthError` carrying its RFC 6749 code. Tokens are signed by a
+:class:`~fastapi_isp_jwt.testing.TestIssuer`, so they have exactly the tenant's shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
+
+from fastapi_isp_jwt.dev_issuer.codes import CodeStore, PendingGrant
+from fastapi_isp_jwt.dev_issuer.config import DevClient, DevIssuerConfig, DevUser
+from fastapi_isp_jwt.dev_issuer.oauth_error import OAuthError
+from fastapi_isp_jwt.dev_issuer.pkce import is_valid_challenge, is_valid_verifier, verifier_matches
+from fastapi_isp_jwt.testing import SigningKey, TestIssuer
+
+__all__ = [
+    "OPENID_SCOPES",
+    "AuthorizationRequest",
+    "DevAuthority",
+    "parse_basic",
+    "single_values",
+    "with_query",
+]
+
+# Scopes about the login itself rather than an API; passed through to the token as Auth0 does.
+# offline_access is not among them: the dev issuer gives no refresh tokens.
+OPENID_SCOPES = ("openid", "profile", "email")
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+_UNUSED_SECRET = b"a secret compared when the client is unknown, so that timing tells nothing"
+
+
+def single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Request parameters by name; a repeated name is an error, an empty value is absent.
+
+    RFC 6749 §3.1/§3.2: parameters must not be repeated, and one sent without a value is
+    treated as omitted.
+    """
+    values: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in pairs:
+        if name in seen:
+            raise OAuthError("invalid_request", f"the parameter {name!r} was sent more than once")
+        seen.add(name)
+        if value:
+            values[name] = value
+    return values
+
+
+def _same_secret(given: str, expected: str | None) -> bool:
+    reference = expected.encode() if expected is not None else _UNUSED_SECRET
+    return hmac.compare_digest(given.encode(), reference) and expected is not None
+
+
+def with_query(uri: str, params: Mapping[str, str]) -> str:
+    """``uri`` with ``params`` added to whatever query it already has."""
+    parts = urlsplit(uri)
+    query = "&".join(p for p in (parts.query, urlencode(params)) if p)
+    return urlunsplit(parts._replace(query=query))
+
+
+def _is_loopback_uri(uri: str) -> bool:
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "http"
+        and parts.hostname in _LOOPBACK_HOSTS
+        and "@" not in parts.netloc
+        and not parts.fragment
+    )
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A checked ``/authorize`` request, waiting for the user to log in."""
+
+    client: DevClient
+    redirect_uri: str
+    state: str | None
+    audience: str
+    scope: tuple[str, ...]
+    code_challenge: str
+
+
+class DevAuthority:
+    """The dev issuer's state: its signing key, its pending codes, its configuration."""
+
+    def __init__(
+        self,
+        config: DevIssuerConfig,
+        *,
+        signing_key: SigningKey | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.signer = TestIssuer(config.issuer, client_id="dev-issuer", signing_key=signing_key)
+        self.codes = CodeStore(config.code_lifetime, clock)
+
+    # -- the authorization endpoint ---------------------------------------------------
+
+    def check_authorization_request(self, params: Mapping[str, str]) -> AuthorizationRequest:
+        """Check an ``/authorize`` request before showing the login page.
+
+        Until the client and its redirect URI are trusted, refusals carry no
+        ``redirect_uri`` (RFC 6749 §4.1.2.1: never redirect to an unchecked URI).
+        """
+        client_id = params.get("client_id")
+        if client_id is None:
+            raise OAuthError("invalid_request", "client_id is required")
+        client = self.config.client(client_id)
+        if client is None:
+            raise OAuthError("invalid_client", "unknown client_id")
+        redirect_uri = params.get("redirect_uri")
+        if redirect_uri is None:
+            raise OAuthError("invalid_request", "redirect_uri is required")
+        if not self._redirect_allowed(client, redirect_uri):
+            raise OAuthError("invalid_request", "redirect_uri is not registered for this client")
+
+        state = params.get("state")
+
+        def refuse(error: str, description: str) -> OAuthError:
+            return OAuthError(error, description, redirect_uri=redirect_uri, state=state)
+
+        if params.get("response_type") != "code":
+            raise refuse("unsupported_response_type", "response_type must be code")
+        challenge = params.get("code_challenge")
+        if challenge is None:
+            raise refuse("invalid_request", "PKCE is required: send code_challenge")
+        if params.get("code_challenge_method") != "S256":
+            raise refuse("invalid_request", "code_challenge_method must be S256")
+        if not is_valid_challenge(challenge):
+            raise refuse("invalid_request", "code_challenge is not a base64url SHA-256 digest")
+        audience = params.get("audience")
+        if audience is None:
+            raise refuse("invalid_request", "audience is required")
+        if not self.config.accepts_audience(audience):
+            raise refuse("invalid_request", "audience is not an API of this issuer")
+        return AuthorizationRequest(
+            client=client,
+            redirect_uri=redirect_uri,
+            state=state,
+            audience=audience,
+            scope=tuple(dict.fromkeys(params.get("scope", "").split())),
+            code_challenge=challenge,
+        )
+
+    def log_in(self, username: str, password: str) -> DevUser:
+        """The user these credentials belong to; a wrong username or password raises."""
+        user = next((u for u in self.config.users if u.username == username), None)
+        matches = _same_secret(password, user.password if user is not None else None)
+        if user is None or not matches:
+            raise OAuthError("access_denied", "wrong username or password")
+        return user
+
+    def grant_code(self, request: AuthorizationRequest, user: DevUser) -> str:
+        """Issue a code for a logged-in user and give the URI to send the browser to."""
+        api_requested = [s for s in request.scope if s not in OPENID_SCOPES]
+        granted = (
+            tuple(s for s in user.scopes if s in api_requested) if api_requested else user.scopes
+        )
+        openid = tuple(s for s in request.scope if s in OPENID_SCOPES)
+        code = self.codes.issue(
+            PendingGrant(
+                client_id=request.client.client_id,
+                redirect_uri=request.redirect_uri,
+                code_challenge=request.code_challenge,
+                audience=request.audience,
+                scope=openid + granted,
+                permissions=granted,
+                subject=user.subject,
+            )
+        )
+        answer = {"code": code}
+        if request.state is not None:
+            answer["state"] = request.state
+        return with_query(request.redirect_uri, answer)
+
+    # -- the token endpoint -----------------------------------------------------------
+
+    def exchange(
+        self, params: Mapping[str, str], basic: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Answer a token request (``params`` from the body, ``basic`` from the header)."""
+        grant_type = params.get("grant_type")
+        if grant_type is None:
+            raise OAuthError("invalid_request", "grant_type is required")
+        if grant_type == "client_credentials":
+            return self._client_credentials(params, basic)
+        if grant_type == "authorization_code":
+            return self._authorization_code(params, basic)
+        raise OAuthError(
+            "unsupported_grant_type", "grant_type must be client_credentials or authorization_code"
+        )
+
+    def _client_credentials(
+        self, params: Mapping[str, str], basic: tuple[str, str] | None
+    ) -> dict[str, Any]:
+        client, authenticated = self._authenticate(params, basic)
+        if client.client_secret is None:
+            raise OAuthError("unauthorized_client", "a public client cannot use client_credentials")
+        if not authenticated:
+            raise self._client_refusal("client_secret is required", basic)
+        audience = self._audience(params)
+        requested = tuple(dict.fromkeys(params.get("scope", "").split()))
+        not_granted = [s for s in requested if s not in client.scopes]
+        if not_granted:
+            raise OAuthError("invalid_scope", "the client was not granted every requested scope")
+        scope = requested or client.scopes
+        token = self.signer.mint(
+            scopes=scope,
+            machine=True,
+            client_id=client.client_id,
+            audience=audience,
+            permissions=scope,
+            expires_in=self.config.token_lifetime,
+        )
+        return self._token_response(token, scope)
+
+    def _authorization_code(
+        self, params: Mapping[str, str], basic: tuple[str, str] | None
+    ) -> dict[str, Any]:
+        # A sent secret must be right; none at all is accepted, PKCE binding the code to
+        # whoever started the login (so browser tools such as Swagger UI need no secret).
+        client, _ = self._authenticate(params, basic)
+        for name in ("code", "code_verifier", "redirect_uri"):
+            if name not in params:
+                raise OAuthError("invalid_request", f"{name} is required")
+        verifier = params["code_verifier"]
+        if not is_valid_verifier(verifier):
+            raise OAuthError(
+                "invalid_request", "code_verifier must be 43 to 128 unreserved characters"
+            )
+        grant = self.codes.redeem(params["code"])
+        if grant is None:
+            raise OAuthError("invalid_grant", "the code is unknown, expired or already used")
+        if grant.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "the code was issued to another client")
+        if grant.redirect_uri != params["redirect_uri"]:
+            raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
+        if not verifier_matches(verifier, grant.code_challenge):
+            raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
+        token = self.signer.mint(
+            grant.subject,
+            grant.scope,
+            client_id=client.client_id,
+            audience=[grant.audience, self.config.issuer + "userinfo"],
+            permissions=grant.permissions,
+            expires_in=self.config.token_lifetime,
+        )
+        return self._token_response(token, grant.scope)
+
+    def _authenticate(
+        self, params: Mapping[str, str], basic: tuple[str, str] | None
+    ) -> tuple[DevClient, bool]:
+        """The calling client, and whether it proved itself with its secret."""
+        secret: str | None
+        if basic is not None:
+            if "client_secret" in params:
+                raise OAuthError("invalid_request", "use one way of client authentication, not two")
+            client_id, secret = basic
+            if params.get("client_id", client_id) != client_id:
+                raise OAuthError("invalid_request", "client_id differs from the Basic credentials")
+        else:
+            given_id = params.get("client_id")
+            if given_id is None:
+                raise OAuthError("invalid_request", "client_id is required")
+            client_id, secret = given_id, params.get("client_secret")
+        client = self.config.client(client_id)
+        if secret is None:
+            if client is None:
+                raise self._client_refusal("unknown client", basic)
+            return client, False
+        matches = _same_secret(secret, client.client_secret if client is not None else None)
+        if client is None or not matches:
+            raise self._client_refusal("client authentication failed", basic)
+        return client, True
+
+    @staticmethod
+    def _client_refusal(description: str, basic: tuple[str, str] | None) -> OAuthError:
+        # RFC 6749 §5.2: 401 with a challenge when the client tried HTTP Basic, else 400.
+        if basic is not None:
+            return OAuthError("invalid_client", description, status_code=401, basic_challenge=True)
+        return OAuthError("invalid_client", description)
+
+    def _audience(self, params: Mapping[str, str]) -> str:
+        audience = params.get("audience")
+        if audience is None:
+            raise OAuthError("invalid_request", "audience is required")
+        if not self.config.accepts_audience(audience):
+            raise OAuthError("invalid_request", "audience is not an API of this issuer")
+        return audience
+
+    def _token_response(self, token: str, scope: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.config.token_lifetime,
+            "scope": " ".join(scope),
+        }
+
+    @staticmethod
+    def _redirect_allowed(client: DevClient, uri: str) -> bool:
+        if client.redirect_uris:
+            return uri in client.redirect_uris
+        return _is_loopback_uri(uri)
+
+
+def parse_basic(credentials: str) -> tuple[str, str]:
+    """Client id and secret from the part after ``Basic `` (RFC 6749 §2.3.1)."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_request", "the Basic credentials are not valid base64") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise OAuthError("invalid_request", "the Basic credentials need client_id:client_secret")
+    return unquote_plus(client_id), unquote_plus(secret)

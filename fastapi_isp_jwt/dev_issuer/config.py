@@ -1,0 +1,292 @@
+"""What the dev issuer knows: its port, clients, users and the APIs it issues tokens for.
+
+The defaults are pinned because tools and docs script against them: the client
+``dev-client`` with secret ``dev-secret`` and the user ``dev@example.com`` with password
+``dev``. A small JSON or TOML file (or command-line flags) can replace them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from fastapi_isp_jwt.errors import ConfigurationError
+from fastapi_isp_jwt.testing import PLATFORM_AUDIENCE_PREFIX
+
+__all__ = [
+    "DEFAULT_AUDIENCE",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_PASSWORD",
+    "DEFAULT_PORT",
+    "DEFAULT_USERNAME",
+    "ORGANIZATION_PLACEHOLDER",
+    "DevClient",
+    "DevIssuerConfig",
+    "DevUser",
+    "load_config",
+]
+
+DEFAULT_PORT = 8765
+DEFAULT_CLIENT_ID = "dev-client"
+DEFAULT_CLIENT_SECRET = "dev-secret"  # noqa: S105 - a pinned, public development credential
+DEFAULT_USERNAME = "dev@example.com"
+DEFAULT_PASSWORD = "dev"  # noqa: S105 - a pinned, public development credential
+ORGANIZATION_PLACEHOLDER = "{organization}"
+DEFAULT_AUDIENCE = PLATFORM_AUDIENCE_PREFIX + "acme"
+
+# A machine may hold every scope of the example API; the demo user lacks the write scope
+# so that a refused (403) route can be shown next to an allowed one.
+DEFAULT_CLIENT_SCOPES = ("streams:read", "streams:write")
+DEFAULT_USER_SCOPES = ("streams:read",)
+
+_ORGANIZATION = re.compile(r"[A-Za-z0-9._~-]+")
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
+
+
+def _scopes(owner: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(s, str) and _SCOPE_TOKEN.fullmatch(s) for s in value
+    ):
+        raise ConfigurationError(f"{owner}: scopes must be a list of scope names without spaces")
+    return tuple(dict.fromkeys(value))
+
+
+@dataclass(frozen=True)
+class DevClient:
+    """An application registered with the dev issuer.
+
+    ``client_secret`` ``None`` makes a public client (a browser app), which may only use
+    the Authorization Code flow, always with PKCE. ``redirect_uris`` empty accepts any
+    ``http`` loopback URI (127.0.0.1, ::1 or localhost, any port), as RFC 8252 suggests
+    for native and local apps.
+    """
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    scopes: tuple[str, ...] = ()
+    redirect_uris: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.client_id, str) or not self.client_id.strip():
+            raise ConfigurationError("a client needs a non-empty client_id")
+        if self.client_secret is not None and (
+            not isinstance(self.client_secret, str) or not self.client_secret
+        ):
+            raise ConfigurationError(f"client {self.client_id!r}: client_secret must be text")
+        object.__setattr__(self, "scopes", _scopes(f"client {self.client_id!r}", self.scopes))
+        uris = self.redirect_uris
+        if not isinstance(uris, list | tuple) or not all(
+            isinstance(u, str) and u.startswith(("http://", "https://")) and "#" not in u
+            for u in uris
+        ):
+            raise ConfigurationError(
+                f"client {self.client_id!r}: redirect_uris must be http(s) URLs without a fragment"
+            )
+        object.__setattr__(self, "redirect_uris", tuple(uris))
+
+
+def _default_subject(username: str) -> str:
+    # Auth0 database users have ids like auth0|<24 hex digits>; derive one that is stable.
+    return "auth0|" + hashlib.sha256(username.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class DevUser:
+    """A person who can log in on the dev issuer's page, with the scopes granted to them."""
+
+    username: str
+    password: str = field(repr=False)
+    scopes: tuple[str, ...] = ()
+    subject: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.username, str) or not self.username.strip():
+            raise ConfigurationError("a user needs a non-empty username")
+        if not isinstance(self.password, str) or not self.password:
+            raise ConfigurationError(f"user {self.username!r}: password must be non-empty text")
+        object.__setattr__(self, "scopes", _scopes(f"user {self.username!r}", self.scopes))
+        if not isinstance(self.subject, str):
+            raise ConfigurationError(f"user {self.username!r}: subject must be text")
+        if not self.subject:
+            object.__setattr__(self, "subject", _default_subject(self.username))
+
+
+def _default_clients() -> tuple[DevClient, ...]:
+    return (DevClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_CLIENT_SCOPES),)
+
+
+def _default_users() -> tuple[DevUser, ...]:
+    return (DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD, DEFAULT_USER_SCOPES),)
+
+
+@dataclass(frozen=True)
+class DevIssuerConfig:
+    """Everything the dev issuer serves; all of it is checked at construction.
+
+    ``audiences`` lists the APIs tokens may be requested for; an entry may hold one
+    ``{organization}`` placeholder standing for one path segment, and the default accepts
+    every organization URI of the platform. ``key_file`` keeps the signing key across
+    restarts (``None``: a fresh key in memory).
+    """
+
+    port: int = DEFAULT_PORT
+    clients: tuple[DevClient, ...] = field(default_factory=_default_clients)
+    users: tuple[DevUser, ...] = field(default_factory=_default_users)
+    audiences: tuple[str, ...] = (PLATFORM_AUDIENCE_PREFIX + ORGANIZATION_PLACEHOLDER,)
+    token_lifetime: int = 3600
+    code_lifetime: int = 60
+    key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.port, bool) or not isinstance(self.port, int):
+            raise ConfigurationError("port must be a whole number")
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError(f"port {self.port} is not between 0 and 65535")
+        for name in ("token_lifetime", "code_lifetime"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        if self.code_lifetime > 600:
+            raise ConfigurationError("code_lifetime must be at most 600 s (RFC 6749 §4.1.2)")
+        object.__setattr__(self, "clients", tuple(self.clients))
+        object.__setattr__(self, "users", tuple(self.users))
+        object.__setattr__(self, "audiences", tuple(self.audiences))
+        ids = [c.client_id for c in self.clients]
+        if len(set(ids)) != len(ids):
+            raise ConfigurationError("two clients share a client_id")
+        names = [u.username for u in self.users]
+        if len(set(names)) != len(names):
+            raise ConfigurationError("two users share a username")
+        if not self.audiences:
+            raise ConfigurationError("at least one audience is required")
+        for audience in self.audiences:
+            if not isinstance(audience, str) or not audience.startswith(("https://", "http://")):
+                raise ConfigurationError(f"audience {audience!r} must be an http(s) URI")
+            if audience.count(ORGANIZATION_PLACEHOLDER) > 1:
+                raise ConfigurationError(f"audience {audience!r} has more than one placeholder")
+
+    @property
+    def issuer(self) -> str:
+        """The issuer URL, with the trailing slash the tenant uses."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    def client(self, client_id: str) -> DevClient | None:
+        return next((c for c in self.clients if c.client_id == client_id), None)
+
+    def accepts_audience(self, audience: str) -> bool:
+        """Whether tokens may be issued for ``audience`` (a placeholder matches one segment)."""
+        for allowed in self.audiences:
+            if ORGANIZATION_PLACEHOLDER not in allowed:
+                if audience == allowed:
+                    return True
+                continue
+            prefix, suffix = allowed.split(ORGANIZATION_PLACEHOLDER)
+            if len(audience) <= len(prefix) + len(suffix):
+                continue
+            if audience.startswith(prefix) and audience.endswith(suffix):
+                organization = audience[len(prefix) : len(audience) - len(suffix)]
+                if organization not in (".", "..") and _ORGANIZATION.fullmatch(organization):
+                    return True
+        return False
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Every scope some client or user may be granted."""
+        every = [s for c in self.clients for s in c.scopes] + [
+            s for u in self.users for s in u.scopes
+        ]
+        return tuple(dict.fromkeys(every))
+
+
+def _parse_toml(text: str) -> object:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads(text)
+    raise ConfigurationError("TOML config files need Python 3.11 or later; use a JSON file")
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            document: object = _parse_toml(raw.decode("utf-8"))
+        else:
+            document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"the config file {path} is not valid: {exc}") from None
+    if not isinstance(document, dict):
+        raise ConfigurationError(f"the config file {path} must hold an object/table at the top")
+    return document
+
+
+def _entries(kind: str, value: object, allowed: set[str]) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigurationError(f"{kind} must be a list of tables/objects")
+    for entry in value:
+        unknown = set(entry) - allowed
+        if unknown:
+            raise ConfigurationError(f"unknown key(s) in {kind}: {', '.join(sorted(unknown))}")
+    return value
+
+
+_TOP_KEYS = {"port", "clients", "users", "audiences", "token_lifetime", "code_lifetime", "key_file"}
+
+
+def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -> DevIssuerConfig:
+    """Build a config from a parsed file; relative ``key_file`` paths start at ``base``."""
+    unknown = set(document) - _TOP_KEYS
+    if unknown:
+        raise ConfigurationError(f"unknown config key(s): {', '.join(sorted(unknown))}")
+    options: dict[str, Any] = {k: v for k, v in document.items() if k not in ("clients", "users")}
+    if "clients" in document:
+        client_keys = {f.name for f in fields(DevClient)}
+        options["clients"] = tuple(
+            DevClient(**_with_tuples(e))
+            for e in _entries("clients", document["clients"], client_keys)
+        )
+    if "users" in document:
+        user_keys = {f.name for f in fields(DevUser)}
+        options["users"] = tuple(
+            DevUser(**_with_tuples(e)) for e in _entries("users", document["users"], user_keys)
+        )
+    if "audiences" in document:
+        audiences = document["audiences"]
+        options["audiences"] = tuple(audiences) if isinstance(audiences, list) else audiences
+    if "key_file" in document:
+        key_file = document["key_file"]
+        if not isinstance(key_file, str) or not key_file:
+            raise ConfigurationError("key_file must be a path")
+        path = Path(key_file).expanduser()
+        options["key_file"] = path if path.is_absolute() or base is None else base / path
+    try:
+        return DevIssuerConfig(**options)
+    except TypeError as exc:  # a missing required key in a client or user
+        raise ConfigurationError(f"incomplete config: {exc}") from None
+
+
+def _with_tuples(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+
+
+def load_config(path: str | Path) -> DevIssuerConfig:
+    """Read a dev issuer config from a ``.json`` or ``.toml`` file."""
+    path = Path(path)
+    return config_from_mapping(_read_document(path), base=path.parent)
+
+
+def scope_list(value: str | Sequence[str]) -> tuple[str, ...]:
+    """Scopes given as one space-delimited string or as a list."""
+    return _scopes("scopes", value)

@@ -1,0 +1,141 @@
+"""Running the dev issuer with uvicorn on 127.0.0.1: in the foreground, or in a thread."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TextIO
+
+from fastapi import FastAPI
+
+from fastapi_isp_jwt.dev_issuer.app import create_app
+from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
+from fastapi_isp_jwt.dev_issuer.keyfile import load_or_create_key
+from fastapi_isp_jwt.errors import ConfigurationError
+from fastapi_isp_jwt.testing import SigningKey
+
+__all__ = ["RunningDevIssuer", "banner", "running", "serve"]
+
+HOST = "127.0.0.1"
+_STARTUP_TIMEOUT = 10.0
+
+
+def _uvicorn() -> ModuleType:
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        raise ImportError(
+            "the dev issuer needs uvicorn: pip install 'fastapi-isp-jwt[dev-issuer]'"
+        ) from None
+    return uvicorn
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {HOST}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def _signing_key(config: DevIssuerConfig) -> SigningKey | None:
+    return load_or_create_key(config.key_file) if config.key_file is not None else None
+
+
+def banner(config: DevIssuerConfig) -> str:
+    """What the dev issuer says when it starts; it names no secret."""
+    clients = ", ".join(c.client_id for c in config.clients) or "none"
+    users = ", ".join(u.username for u in config.users) or "none"
+    key = str(config.key_file) if config.key_file else "in memory (new on every start)"
+    return (
+        "fastapi-isp-jwt dev issuer: FOR DEVELOPMENT ONLY. It signs tokens for anyone who\n"
+        "knows its well-known credentials; never let a production service trust it.\n"
+        f"  issuer    {config.issuer}\n"
+        f"  discovery {config.issuer}.well-known/openid-configuration\n"
+        f"  clients   {clients}\n"
+        f"  users     {users}\n"
+        f"  key file  {key}\n"
+    )
+
+
+def serve(config: DevIssuerConfig, *, out: TextIO = sys.stderr) -> None:
+    """Serve in the foreground until interrupted (Ctrl-C)."""
+    uvicorn = _uvicorn()
+    sock = _bind(config.port)
+    config = dataclasses.replace(config, port=sock.getsockname()[1])
+    app = create_app(config, signing_key=_signing_key(config))
+    out.write(banner(config))
+    out.flush()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+@dataclass(frozen=True)
+class RunningDevIssuer:
+    """A dev issuer serving in a background thread (see :func:`running`)."""
+
+    config: DevIssuerConfig
+    app: FastAPI
+
+    @property
+    def issuer(self) -> str:
+        return self.config.issuer
+
+    @property
+    def token_url(self) -> str:
+        return self.config.issuer + "oauth/token"
+
+    @property
+    def authorize_url(self) -> str:
+        return self.config.issuer + "authorize"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.config.issuer + ".well-known/jwks.json"
+
+
+@contextmanager
+def running(
+    config: DevIssuerConfig | None = None,
+    *,
+    signing_key: SigningKey | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[RunningDevIssuer]:
+    """Serve the dev issuer in a thread for the duration of a ``with`` block.
+
+    Port 0 picks a free port; the issuer URL then names the port actually bound.
+    """
+    config = config or DevIssuerConfig(port=0)
+    uvicorn = _uvicorn()
+    sock = _bind(config.port)
+    config = dataclasses.replace(config, port=sock.getsockname()[1])
+    app = create_app(config, signing_key=signing_key or _signing_key(config), clock=clock)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="isp-dev-issuer", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + _STARTUP_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the dev issuer did not start")
+            time.sleep(0.01)
+        yield RunningDevIssuer(config=config, app=app)
+    finally:
+        server.should_exit = True
+        thread.join()
+        sock.close()
