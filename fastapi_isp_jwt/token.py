@@ -20,13 +20,13 @@ from fastapi_isp_jwt.errors import InvalidTokenError
 __all__ = ["ACCESS_TOKEN_TYPES", "ParsedToken", "check_header", "parse_token"]
 
 _COMPACT_JWS = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
-_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 # With 2 (or 3) characters in the last quantum, the final character carries 4 (or 2)
 # unused bits; a canonical encoder leaves them zero. Anything else is a second spelling
 # of the same bytes, which a strict decoder refuses.
 _CANONICAL_LAST = {
-    2: frozenset("AQgw"),
-    3: frozenset("AEIMQUYcgkosw048"),
+    2: frozenset(b"AQgw"),
+    3: frozenset(b"AEIMQUYcgkosw048"),
 }
 
 # Header parameters that point at key material. RFC 8725 §3.10: never let the token
@@ -64,13 +64,14 @@ _decode_json = json.JSONDecoder(
 ).decode
 
 
-def _b64url_decode(segment: str) -> bytes:
+def _b64url_decode(segment: bytes) -> bytes:
     remainder = len(segment) % 4
     if remainder:
         allowed = _CANONICAL_LAST.get(remainder)
         if allowed is None or segment[-1] not in allowed:
             raise InvalidTokenError("The token is not valid base64url")
-        segment += "=" * (4 - remainder)
+        segment += b"=" * (4 - remainder)
+    # bytes.translate is several times faster than str.translate on the hot path.
     return binascii.a2b_base64(segment.translate(_URLSAFE_TO_STANDARD))
 
 
@@ -96,11 +97,14 @@ def parse_token(token: str, max_bytes: int) -> ParsedToken:
     match = _COMPACT_JWS.fullmatch(token)
     if match is None:
         raise InvalidTokenError("The token is not a compact JWS")
-    header_b64, payload_b64, signature_b64 = match.groups()
-    header = _json_object(_b64url_decode(header_b64), "header")
-    payload = _json_object(_b64url_decode(payload_b64), "payload")
-    signature = _b64url_decode(signature_b64)
-    signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+    # The pattern admits ASCII only, so offsets in the text are offsets in the bytes.
+    raw = token.encode("ascii")
+    header_end = match.end(1)
+    payload_end = match.end(2)
+    header = _json_object(_b64url_decode(raw[:header_end]), "header")
+    payload = _json_object(_b64url_decode(raw[header_end + 1 : payload_end]), "payload")
+    signature = _b64url_decode(raw[payload_end + 1 :])
+    signing_input = raw[:payload_end]
     return ParsedToken(header, payload, signing_input, signature)
 
 
