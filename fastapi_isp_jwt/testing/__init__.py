@@ -1,5 +1,24 @@
-"""Helpers for testing APIs protected by fastapi-isp-jwt."""
+"""Testing APIs protected by fastapi-isp-jwt.
+
+- :class:`TestIssuer` mints tenant-shaped tokens and publishes their keys, in memory
+  (``issuer.transport``, ``issuer.auth()``) or over HTTP on 127.0.0.1 (``issuer.serve()``).
+- :func:`override_principal` stands in for the token check while scope checks still run.
+- :func:`make_principal` builds a caller by hand.
+- The pytest plugin (loaded automatically) provides the ``isp_issuer``, ``isp_auth`` and
+  ``isp_served_issuer`` fixtures.
+"""
 
 from fastapi_isp_jwt.testing.issuer import PLATFORM_AUDIENCE_PREFIX, SigningKey, TestIssuer
+from fastapi_isp_jwt.testing.loopback import ServedIssuer
+from fastapi_isp_jwt.testing.overrides import override_principal, principal_override
+from fastapi_isp_jwt.testing.principals import make_principal
 
-__all__ = ["PLATFORM_AUDIENCE_PREFIX", "SigningKey", "TestIssuer"]
+__all__ = [
+    "PLATFORM_AUDIENCE_PREFIX",
+    "ServedIssuer",
+    "SigningKey",
+    "TestIssuer",
+    "make_principal",
+    "override_principal",
+    "principal_override",
+]

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from fastapi_isp_jwt import JWTAuth
 from fastapi_isp_jwt.testing.loopback import ServedIssuer
 from fastapi_isp_jwt.testing.transport import issuer_transport
 
@@ -175,6 +176,21 @@ class TestIssuer:
         the block ends.
         """
         return ServedIssuer(self)
+
+    def auth(self, **options: Any) -> JWTAuth:
+        """A ``JWTAuth`` that trusts this issuer and fetches its keys through :attr:`transport`.
+
+        It accepts :attr:`issuer`, :attr:`audience` and the signing key's algorithm;
+        keyword arguments are those of ``JWTAuth`` and win over these defaults.
+        """
+        options.setdefault("issuer", self.issuer)
+        options.setdefault("audience", self.audience)
+        options.setdefault("algorithms", (self.signing_key.alg,))
+        if "jwks_url" not in options:
+            # Keys and discovery metadata come from memory: no server, no network.
+            options.setdefault("http_client", httpx.AsyncClient(transport=self.transport))
+            options.setdefault("sync_http_client", httpx.Client(transport=self.transport))
+        return JWTAuth(**options)
 
     @property
     def published_keys(self) -> tuple[SigningKey, ...]:

@@ -7,6 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from fastapi_isp_jwt import JWTAuth
+
 if TYPE_CHECKING:
     from fastapi_isp_jwt.testing.issuer import TestIssuer
 
@@ -43,6 +45,17 @@ class ServedIssuer:
     @property
     def discovery_url(self) -> str:
         return self.url.rstrip("/") + DISCOVERY_PATH
+
+    def auth(self, **options: Any) -> JWTAuth:
+        """A ``JWTAuth`` trusting the issuer and fetching its keys from this server over HTTP.
+
+        Keyword arguments are those of ``JWTAuth`` and win over these defaults.
+        """
+        options.setdefault("issuer", self.issuer.issuer)
+        options.setdefault("audience", self.issuer.audience)
+        options.setdefault("algorithms", (self.issuer.signing_key.alg,))
+        options.setdefault("jwks_url", self.jwks_url)
+        return JWTAuth(**options)
 
     def start(self) -> ServedIssuer:
         self._thread.start()
