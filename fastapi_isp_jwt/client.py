@@ -1,0 +1,637 @@
+"""Client Credentials for calls out of the service: an ``httpx.Auth`` that keeps a platform token.
+
+:class:`ClientCredentials` asks the tenant's token endpoint for an access token
+(RFC 6749 §4.4), keeps it until shortly before it expires, and puts it on every request
+of the ``httpx.Client`` or ``httpx.AsyncClient`` it is attached to. Token requests go
+through a short-lived client of their own rather than through the caller's client: they
+never follow redirects, never reach the caller's event hooks (which would see the client
+secret in the form body) and never show up in a response's ``history``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import anyio
+import httpx
+from anyio.lowlevel import RunVar
+
+from fastapi_isp_jwt.errors import ConfigurationError, TokenRequestError
+
+__all__ = ["ClientCredentials"]
+
+logger = logging.getLogger(__name__)
+
+# RFC 6750 §2.1 b64token: the only characters a bearer token may be made of.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 6749 §5.2: error codes are printable ASCII without '"' and '\'.
+_OAUTH_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
+_BARE_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?/?")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_MAX_DESCRIPTION = 200
+_REDACTED = "[redacted]"
+
+
+class _Secret:
+    """Holds the client secret so that no ``repr``, ``str`` or ``vars`` dump can show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def redact(self, text: str) -> str:
+        """``text`` with every occurrence of the secret blanked out."""
+        return text.replace(self._value, _REDACTED)
+
+    def __repr__(self) -> str:
+        return "'********'"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, eq=False)
+class _Token:
+    """One access token and the two moments that matter for it, on the injected clock."""
+
+    value: str = field(repr=False)
+    refresh_at: float
+    expires_at: float
+    # Fetched because the API refused the previous token: if the API refuses this one
+    # too, asking again would only spend the tenant's token quota.
+    after_refusal: bool
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A token request that did not give a token, and whether asking again may help."""
+
+    error: TokenRequestError
+    retryable: bool
+    retry_after: float | None = None
+
+
+class _BorrowedTransport(httpx.BaseTransport):
+    """Lends the caller's transport to a short-lived client without letting it close it."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+
+class _BorrowedAsyncTransport(httpx.AsyncBaseTransport):
+    """The asynchronous twin of :class:`_BorrowedTransport`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+
+class ClientCredentials(httpx.Auth):
+    """An ``httpx.Auth`` that obtains, caches and renews a Client Credentials access token.
+
+    Pass it as ``auth=`` to an ``httpx.Client`` or an ``httpx.AsyncClient``; one instance
+    may serve both, and should be shared by every client that calls the same API so they
+    share its token. ``examples/m2m_client.py`` shows both uses.
+
+    Behaviour:
+
+    * the token is reused until ``expires_in`` minus a safety margin (``refresh_margin``
+      seconds, at most half the token's lifetime) has passed;
+    * however many requests need a new token at once, one token request is made for all
+      of them: one for all threads, and one per event loop for tasks;
+    * token requests answered with 429 or 5xx, or lost to a network error, are retried up
+      to ``max_attempts`` times in all, waiting ``Retry-After`` when the endpoint sends it
+      and a jittered exponential backoff (``backoff``, doubling, capped at ``max_backoff``)
+      otherwise; a ``Retry-After`` longer than ``max_backoff`` ends the retries at once;
+    * if a renewal fails while the current token has not yet expired, that token is used;
+    * when the API answers 401, a new token is fetched and the request is sent once more
+      (only if its body can be sent again; streamed uploads are not replayed);
+    * every failure is a :class:`~fastapi_isp_jwt.errors.TokenRequestError` carrying the
+      OAuth ``error`` code and HTTP status; the secret never appears in it, in logs or in
+      ``repr``.
+
+    Args:
+        token_url: The token endpoint. ``https`` is required except on loopback hosts.
+        domain: The tenant's host name instead of ``token_url``: ``"istreamplanet.auth0.com"``
+            means ``https://istreamplanet.auth0.com/oauth/token``.
+        client_id: The machine-to-machine application's client id.
+        client_secret: Its client secret.
+        audience: The API the token is for, e.g. ``https://platform.dtc.istreamplanet.net/acme``.
+        scope: Scopes to request (a space-delimited string or an iterable); by default the
+            tenant grants what the application is authorized for.
+        refresh_margin: Seconds before expiry at which the token is renewed.
+        timeout: Seconds allowed for each token request.
+        max_attempts: Token requests made at most, first one included, before giving up.
+        backoff: Seconds to wait before the first retry when the endpoint gives no
+            ``Retry-After``; doubles with every retry.
+        max_backoff: The longest wait between two attempts.
+        transport: Transport for token requests made from ``httpx.Client`` (custom TLS,
+            proxies); the default is httpx's, honouring the proxy environment variables.
+        async_transport: The same for requests made from ``httpx.AsyncClient``.
+        clock: Monotonic seconds; replaceable so tests control expiry.
+        sleep: How to wait between attempts in synchronous use.
+        async_sleep: How to wait between attempts in asynchronous use.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_url: str | None = None,
+        domain: str | None = None,
+        client_id: str,
+        client_secret: str,
+        audience: str,
+        scope: str | Iterable[str] | None = None,
+        refresh_margin: float = 60.0,
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self._token_url = _resolve_token_url(token_url, domain)
+        self._client_id = _required_text("client_id", client_id)
+        self._secret = _Secret(_required_text("client_secret", client_secret))
+        self._audience = _required_text("audience", audience)
+        self._scope = _scope_text(scope)
+        _require(_is_number(refresh_margin) and refresh_margin >= 0, "refresh_margin must be >= 0")
+        _require(_is_number(timeout) and timeout > 0, "timeout must be > 0")
+        _require(
+            isinstance(max_attempts, int) and not isinstance(max_attempts, bool),
+            "max_attempts must be an integer",
+        )
+        _require(max_attempts >= 1, "max_attempts must be >= 1")
+        _require(_is_number(backoff) and backoff >= 0, "backoff must be >= 0")
+        _require(
+            _is_number(max_backoff) and max_backoff >= backoff, "max_backoff must be >= backoff"
+        )
+        self._refresh_margin = float(refresh_margin)
+        self._timeout = float(timeout)
+        self._max_attempts = max_attempts
+        self._backoff = float(backoff)
+        self._max_backoff = float(max_backoff)
+        self._transport = transport
+        self._async_transport = async_transport
+        self._clock = clock
+        self._sleep = sleep
+        self._async_sleep = async_sleep
+
+        self._token: _Token | None = None
+        # Bumped after every token request cycle, so callers that queued behind one can
+        # tell it has happened and share its outcome instead of starting another.
+        self._cycles = 0
+        self._last_failure: TokenRequestError | None = None
+        self._state_lock = threading.Lock()  # guards the three fields above; never held over I/O
+        self._thread_lock = threading.Lock()  # one token request at a time for all threads
+        self._task_lock: RunVar[anyio.Lock] = RunVar("fastapi_isp_jwt.client.token_lock")
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint this instance asks."""
+        return self._token_url
+
+    @property
+    def client_id(self) -> str:
+        """The machine-to-machine application's client id."""
+        return self._client_id
+
+    @property
+    def audience(self) -> str:
+        """The API tokens are requested for."""
+        return self._audience
+
+    @property
+    def scope(self) -> str | None:
+        """The space-delimited scopes requested, if any."""
+        return self._scope
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(token_url={self._token_url!r}, client_id={self._client_id!r}, "
+            f"audience={self._audience!r}, client_secret={self._secret!r})"
+        )
+
+    # -- public token access -------------------------------------------------------
+
+    def get_token(self) -> str:
+        """A valid access token, fetched only if none is cached (blocking)."""
+        return self._obtain_sync().value
+
+    async def aget_token(self) -> str:
+        """A valid access token, fetched only if none is cached."""
+        return (await self._obtain_async()).value
+
+    # -- httpx.Auth ----------------------------------------------------------------
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        sent = self._obtain_sync()
+        response = yield _authorize(request, sent)
+        if not self._refresh_may_help(response, sent):
+            return
+        fresh = self._obtain_sync(refused=sent)
+        if _replayable(request):
+            yield _authorize(request, fresh)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        sent = await self._obtain_async()
+        response = yield _authorize(request, sent)
+        if not self._refresh_may_help(response, sent):
+            return
+        fresh = await self._obtain_async(refused=sent)
+        if _replayable(request):
+            yield _authorize(request, fresh)
+
+    def _refresh_may_help(self, response: httpx.Response, sent: _Token) -> bool:
+        if response.status_code != 401:
+            return False
+        if sent is self._token and sent.after_refusal:
+            logger.warning(
+                "the API refused a token that was itself fetched after a refusal (HTTP 401); "
+                "not asking for another before this one expires"
+            )
+            return False
+        logger.info("the API refused the token (HTTP 401); renewing it and retrying once")
+        return True
+
+    # -- single flight ---------------------------------------------------------------
+
+    def _obtain_sync(self, refused: _Token | None = None) -> _Token:
+        token = self._fresh(refused)
+        if token is not None:
+            return token
+        cycle = self._cycles
+        with self._thread_lock:
+            token = self._fresh(refused)
+            if token is not None:
+                return token
+            shared = self._outcome_since(cycle, refused)
+            if shared is not None:
+                return shared
+            try:
+                token = self._request_sync(after_refusal=refused is not None)
+            except TokenRequestError as error:
+                return self._settle_failure(error, refused)
+            return self._settle_success(token)
+
+    async def _obtain_async(self, refused: _Token | None = None) -> _Token:
+        token = self._fresh(refused)
+        if token is not None:
+            return token
+        cycle = self._cycles
+        async with self._loop_lock():
+            token = self._fresh(refused)
+            if token is not None:
+                return token
+            shared = self._outcome_since(cycle, refused)
+            if shared is not None:
+                return shared
+            try:
+                token = await self._request_async(after_refusal=refused is not None)
+            except TokenRequestError as error:
+                return self._settle_failure(error, refused)
+            return self._settle_success(token)
+
+    def _loop_lock(self) -> anyio.Lock:
+        lock = self._task_lock.get(None)
+        if lock is None:
+            # No await between the lookup and the set: no other task can slip in.
+            lock = anyio.Lock()
+            self._task_lock.set(lock)
+        return lock
+
+    def _fresh(self, refused: _Token | None) -> _Token | None:
+        token = self._token
+        if token is None or token is refused or self._clock() >= token.refresh_at:
+            return None
+        return token
+
+    def _outcome_since(self, cycle: int, refused: _Token | None) -> _Token | None:
+        """The result of a token request that finished while this caller waited, if any.
+
+        A success would already have been found fresh, so only a failure is left to share:
+        callers that queued behind a failed request fail with it rather than each
+        repeating the whole retry cycle against an endpoint that is down.
+        """
+        with self._state_lock:
+            failure = self._last_failure if self._cycles != cycle else None
+        if failure is None:
+            return None
+        shared = TokenRequestError(
+            str(failure), oauth_error=failure.oauth_error, status_code=failure.status_code
+        )
+        return self._fallback(refused, shared)
+
+    def _settle_success(self, token: _Token) -> _Token:
+        with self._state_lock:
+            self._token = token
+            self._last_failure = None
+            self._cycles += 1
+        return token
+
+    def _settle_failure(self, error: TokenRequestError, refused: _Token | None) -> _Token:
+        with self._state_lock:
+            self._last_failure = error
+            self._cycles += 1
+        return self._fallback(refused, error)
+
+    def _fallback(self, refused: _Token | None, error: TokenRequestError) -> _Token:
+        """The current token if it is still alive (renewal starts early), else ``error``."""
+        token = self._token
+        if token is not None and token is not refused and self._clock() < token.expires_at:
+            logger.warning(
+                "token renewal failed (%s); using the current token until it expires", error
+            )
+            return token
+        raise error
+
+    # -- the token request -------------------------------------------------------------
+
+    def _request_sync(self, *, after_refusal: bool) -> _Token:
+        attempt = 0
+        while True:
+            attempt += 1
+            started = self._clock()
+            outcome: _Token | _Failure
+            try:
+                with self._sync_client() as client:
+                    response = client.post(self._token_url, data=self._form(), headers=_ACCEPT)
+            except httpx.TransportError as exc:
+                outcome = self._unreachable(exc)
+            except httpx.HTTPError as exc:
+                outcome = _Failure(
+                    self._error(f"token request failed: {type(exc).__name__}"), False
+                )
+            else:
+                outcome = self._interpret(response, started, after_refusal)
+            if isinstance(outcome, _Token):
+                return outcome
+            self._sleep(self._delay_or_raise(outcome, attempt))
+
+    async def _request_async(self, *, after_refusal: bool) -> _Token:
+        attempt = 0
+        while True:
+            attempt += 1
+            started = self._clock()
+            outcome: _Token | _Failure
+            try:
+                async with self._async_client() as client:
+                    response = await client.post(
+                        self._token_url, data=self._form(), headers=_ACCEPT
+                    )
+            except httpx.TransportError as exc:
+                outcome = self._unreachable(exc)
+            except httpx.HTTPError as exc:
+                outcome = _Failure(
+                    self._error(f"token request failed: {type(exc).__name__}"), False
+                )
+            else:
+                outcome = self._interpret(response, started, after_refusal)
+            if isinstance(outcome, _Token):
+                return outcome
+            await self._async_sleep(self._delay_or_raise(outcome, attempt))
+
+    def _sync_client(self) -> httpx.Client:
+        transport = None if self._transport is None else _BorrowedTransport(self._transport)
+        return httpx.Client(transport=transport, timeout=self._timeout, follow_redirects=False)
+
+    def _async_client(self) -> httpx.AsyncClient:
+        transport = (
+            None
+            if self._async_transport is None
+            else _BorrowedAsyncTransport(self._async_transport)
+        )
+        return httpx.AsyncClient(transport=transport, timeout=self._timeout, follow_redirects=False)
+
+    def _form(self) -> dict[str, str]:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._secret.reveal(),
+            "audience": self._audience,
+        }
+        if self._scope is not None:
+            form["scope"] = self._scope
+        return form
+
+    def _delay_or_raise(self, failure: _Failure, attempt: int) -> float:
+        """Seconds to wait before the next attempt; raises when there is to be none."""
+        if not failure.retryable or attempt >= self._max_attempts:
+            raise failure.error
+        if failure.retry_after is not None:
+            if failure.retry_after > self._max_backoff:
+                raise self._error(
+                    f"{failure.error}; the endpoint asked to retry after "
+                    f"{failure.retry_after:.0f} s, longer than max_backoff",
+                    failure.error.oauth_error,
+                    failure.error.status_code,
+                )
+            delay = failure.retry_after
+        else:
+            ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
+            # Jitter keeps many service replicas from retrying in lockstep; not security.
+            delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311
+        logger.warning(
+            "%s; retrying in %.1f s (attempt %d of %d)",
+            failure.error,
+            delay,
+            attempt + 1,
+            self._max_attempts,
+        )
+        return delay
+
+    def _unreachable(self, exc: httpx.TransportError) -> _Failure:
+        # httpx's messages name the host and the socket error, never the request body.
+        detail = self._secret.redact(str(exc))[:_MAX_DESCRIPTION] or "no detail"
+        message = f"token endpoint {self._token_url} unreachable: {type(exc).__name__} ({detail})"
+        return _Failure(self._error(message), retryable=True)
+
+    def _interpret(
+        self, response: httpx.Response, started: float, after_refusal: bool
+    ) -> _Token | _Failure:
+        status = response.status_code
+        payload = _json_object(response)
+        if status == 200:
+            return self._token_from(payload, started, after_refusal)
+        oauth_error, description = self._oauth_error_of(payload)
+        if oauth_error is not None:
+            message = f"token endpoint refused the request: {oauth_error} (HTTP {status})"
+            if description:
+                message += f": {description}"
+        else:
+            message = f"token endpoint answered HTTP {status}"
+        error = self._error(message, oauth_error, status)
+        if status == 429 or 500 <= status <= 599:
+            return _Failure(error, retryable=True, retry_after=_retry_after(response))
+        return _Failure(error, retryable=False)
+
+    def _token_from(
+        self, payload: dict[str, Any] | None, started: float, after_refusal: bool
+    ) -> _Token | _Failure:
+        def malformed(why: str) -> _Failure:
+            return _Failure(
+                self._error(f"token endpoint sent an unusable token response: {why}", None, 200),
+                False,
+            )
+
+        if payload is None:
+            return malformed("not a JSON object")
+        value = payload.get("access_token")
+        if not isinstance(value, str) or not _BEARER_TOKEN.fullmatch(value):
+            return malformed("access_token is missing or not a bearer token")
+        token_type = payload.get("token_type")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            return malformed("token_type is not Bearer")
+        lifetime = _seconds(payload.get("expires_in"))
+        if lifetime is None or lifetime <= 0:
+            return malformed("expires_in is missing or not a positive number of seconds")
+        # The lifetime is counted from when the request left, never from when the answer came.
+        margin = min(self._refresh_margin, lifetime / 2)
+        logger.debug("obtained an access token for %s, valid for %.0f s", self._audience, lifetime)
+        return _Token(
+            value=value,
+            refresh_at=started + lifetime - margin,
+            expires_at=started + lifetime,
+            after_refusal=after_refusal,
+        )
+
+    def _oauth_error_of(self, payload: dict[str, Any] | None) -> tuple[str | None, str]:
+        if payload is None:
+            return None, ""
+        code = payload.get("error")
+        if not isinstance(code, str) or not _OAUTH_ERROR_CODE.fullmatch(code):
+            return None, ""
+        description = payload.get("error_description")
+        if not isinstance(description, str):
+            return code, ""
+        printable = "".join(ch if ch.isprintable() else " " for ch in description)
+        return code, self._secret.redact(printable)[:_MAX_DESCRIPTION]
+
+    def _error(
+        self, message: str, oauth_error: str | None = None, status_code: int | None = None
+    ) -> TokenRequestError:
+        return TokenRequestError(
+            self._secret.redact(message), oauth_error=oauth_error, status_code=status_code
+        )
+
+
+_ACCEPT = {"Accept": "application/json"}
+
+
+def _authorize(request: httpx.Request, token: _Token) -> httpx.Request:
+    request.headers["Authorization"] = f"Bearer {token.value}"
+    return request
+
+
+def _replayable(request: httpx.Request) -> bool:
+    # Bytes, JSON and form bodies are held in memory and can be sent again; a streamed
+    # upload has been consumed by the first attempt.
+    return isinstance(request.stream, httpx.ByteStream)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (RFC 9110 §10.2.3: delay-seconds or an HTTP date)."""
+    raw = response.headers.get("Retry-After", "").strip()
+    if not raw:
+        return None
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _seconds(value: object) -> float | None:
+    # Some token endpoints send expires_in as a numeric string; accept that, nothing looser.
+    if isinstance(value, bool):
+        return None
+    if not isinstance(value, int | float) and not (isinstance(value, str) and value.isdigit()):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigurationError(message)
+
+
+def _required_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{name} must be a non-empty string")
+    return value
+
+
+def _scope_text(scope: str | Iterable[str] | None) -> str | None:
+    if scope is None:
+        return None
+    parts = scope.split() if isinstance(scope, str) else list(scope)
+    if not parts or not all(isinstance(part, str) and part and " " not in part for part in parts):
+        raise ConfigurationError("scope must be a space-delimited string or an iterable of scopes")
+    return " ".join(parts)
+
+
+def _resolve_token_url(token_url: str | None, domain: str | None) -> str:
+    if (token_url is None) == (domain is None):
+        raise ConfigurationError("pass exactly one of token_url and domain")
+    if domain is not None:
+        if not isinstance(domain, str) or not _BARE_DOMAIN.fullmatch(domain):
+            raise ConfigurationError(
+                "domain must be a bare host name such as 'istreamplanet.auth0.com' "
+                "(pass token_url for a full URL)"
+            )
+        return f"https://{domain.rstrip('/')}/oauth/token"
+    assert token_url is not None
+    try:
+        url = httpx.URL(token_url)
+    except (TypeError, httpx.InvalidURL) as exc:
+        raise ConfigurationError("token_url is not a valid URL") from exc
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ConfigurationError("token_url must be an absolute https URL")
+    if url.scheme == "http" and url.host not in _LOOPBACK_HOSTS:
+        # The form body carries the client secret: never in clear text off this machine.
+        raise ConfigurationError("token_url must use https (plain http only on loopback)")
+    if url.userinfo or url.fragment:
+        raise ConfigurationError("token_url must not carry credentials or a fragment")
+    return str(url)
