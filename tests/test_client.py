@@ -1,0 +1,708 @@
+"""ClientCredentials: Client Credentials tokens for calls out of the service.
+
+Every test talks to a real token endpoint and a real protected resource on 127.0.0.1
+(tests/support/token_server.py); only the clock and the backoff sleep are injected, so
+nothing here ever waits for a token to expire or for a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from fastapi_isp_jwt.client import ClientCredentials
+from fastapi_isp_jwt.errors import ConfigurationError, TokenRequestError
+from tests.support.issuer_server import closed_port_url
+from tests.support.token_server import (
+    AUDIENCE,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Reply,
+    TokenServer,
+    json_reply,
+    oauth_error,
+    redirect,
+    throttled,
+    unavailable,
+)
+
+
+class FakeClock:
+    """Monotonic time that only moves when a test (or a backoff sleep) moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await anyio.lowlevel.checkpoint()
+
+
+@pytest.fixture
+def server() -> Iterator[TokenServer]:
+    with TokenServer() as running:
+        yield running
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def auth(server: TokenServer, clock: FakeClock) -> ClientCredentials:
+    return credentials(server, clock)
+
+
+def credentials(server: TokenServer, clock: FakeClock, **options: Any) -> ClientCredentials:
+    settings: dict[str, Any] = {
+        "token_url": server.token_url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "audience": AUDIENCE,
+        "clock": clock,
+        "sleep": clock.sleep,
+        "async_sleep": clock.async_sleep,
+    }
+    settings.update(options)
+    return ClientCredentials(**settings)
+
+
+@pytest.fixture
+def client(auth: ClientCredentials) -> Iterator[httpx.Client]:
+    with httpx.Client(auth=auth) as sync_client:
+        yield sync_client
+
+
+@pytest.fixture
+async def async_client(auth: ClientCredentials) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(auth=auth) as running:
+        yield running
+
+
+def bearer_of(response: httpx.Response) -> str:
+    return str(response.request.headers["Authorization"])
+
+
+# -- configuration -------------------------------------------------------------------
+
+
+def test_domain_gives_the_tenant_token_endpoint() -> None:
+    auth = ClientCredentials(
+        domain="istreamplanet.auth0.com",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+    )
+    assert auth.token_url == "https://istreamplanet.auth0.com/oauth/token"
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {},
+        {"token_url": "https://tenant.example/oauth/token", "domain": "tenant.example"},
+    ],
+    ids=["neither", "both"],
+)
+def test_exactly_one_of_token_url_and_domain_is_required(where: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match="exactly one of token_url and domain"):
+        ClientCredentials(
+            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, audience=AUDIENCE, **where
+        )
+
+
+@pytest.mark.parametrize(
+    "domain", ["https://istreamplanet.auth0.com/", "istreamplanet.auth0.com/oauth/token", "", "a b"]
+)
+def test_domain_must_be_a_bare_host_name(domain: str) -> None:
+    with pytest.raises(ConfigurationError, match="bare host name"):
+        ClientCredentials(
+            domain=domain, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, audience=AUDIENCE
+        )
+
+
+@pytest.mark.parametrize(
+    ("token_url", "reason"),
+    [
+        ("http://tenant.example/oauth/token", "must use https"),
+        ("ftp://tenant.example/oauth/token", "absolute https URL"),
+        ("/oauth/token", "absolute https URL"),
+        ("https://user:pw@tenant.example/oauth/token", "must not carry credentials"),
+        ("https://tenant.example/oauth/token#frag", "must not carry credentials"),
+    ],
+)
+def test_unsafe_or_incomplete_token_urls_are_refused(token_url: str, reason: str) -> None:
+    with pytest.raises(ConfigurationError, match=reason):
+        ClientCredentials(
+            token_url=token_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, audience=AUDIENCE
+        )
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_plain_http_is_allowed_on_loopback(host: str) -> None:
+    auth = ClientCredentials(
+        token_url=f"http://{host}:8000/oauth/token",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+    )
+    assert auth.token_url.startswith("http://")
+
+
+@pytest.mark.parametrize("missing", ["client_id", "client_secret", "audience"])
+def test_credentials_must_not_be_empty(missing: str) -> None:
+    values: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "audience": AUDIENCE,
+    }
+    values[missing] = " "
+    with pytest.raises(ConfigurationError, match=f"{missing} must be a non-empty string"):
+        ClientCredentials(token_url="https://tenant.example/oauth/token", **values)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"refresh_margin": -1},
+        {"timeout": 0},
+        {"max_attempts": 0},
+        {"max_attempts": 2.5},
+        {"backoff": float("nan")},
+        {"backoff": 5, "max_backoff": 1},
+        {"scope": ["read", ""]},
+        {"scope": "  "},
+    ],
+)
+def test_nonsensical_options_are_refused(option: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        ClientCredentials(
+            token_url="https://tenant.example/oauth/token",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            audience=AUDIENCE,
+            **option,
+        )
+
+
+# -- the token request ---------------------------------------------------------------
+
+
+def test_token_request_is_the_form_encoded_client_credentials_grant(
+    server: TokenServer, auth: ClientCredentials
+) -> None:
+    auth.get_token()
+    assert server.token_content_types == ["application/x-www-form-urlencoded"]
+    assert server.token_forms == [
+        {
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "audience": AUDIENCE,
+        }
+    ]
+
+
+def test_scopes_are_requested_space_delimited(server: TokenServer, clock: FakeClock) -> None:
+    credentials(server, clock, scope=["read:channels", "write:channels"]).get_token()
+    assert server.token_forms[0]["scope"] == "read:channels write:channels"
+
+
+def test_api_requests_carry_the_token_as_bearer(server: TokenServer, client: httpx.Client) -> None:
+    response = client.get(server.resource_url)
+    assert response.status_code == 200
+    assert bearer_of(response) == f"Bearer {server.issued[0]}"
+
+
+@pytest.mark.anyio
+async def test_async_api_requests_carry_the_token_as_bearer(
+    server: TokenServer, async_client: httpx.AsyncClient
+) -> None:
+    response = await async_client.get(server.resource_url)
+    assert response.status_code == 200
+    assert bearer_of(response) == f"Bearer {server.issued[0]}"
+
+
+def test_token_request_never_follows_a_redirect(
+    server: TokenServer, auth: ClientCredentials
+) -> None:
+    server.script(redirect("http://127.0.0.1:9/steal"))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert caught.value.status_code == 307
+    assert server.token_requests == 1
+
+
+# -- caching and expiry --------------------------------------------------------------
+
+
+def test_one_token_serves_many_requests(server: TokenServer, client: httpx.Client) -> None:
+    statuses = [client.get(server.resource_url).status_code for _ in range(10)]
+    assert statuses == [200] * 10
+    assert server.token_requests == 1
+
+
+def test_token_is_kept_until_expires_in_minus_the_margin(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    server.expires_in = 3600
+    auth = credentials(server, clock, refresh_margin=60)
+    first = auth.get_token()
+    clock.advance(3600 - 60 - 1)
+    assert auth.get_token() == first
+    assert server.token_requests == 1
+
+
+def test_token_is_renewed_once_the_margin_is_reached(server: TokenServer, clock: FakeClock) -> None:
+    server.expires_in = 3600
+    auth = credentials(server, clock, refresh_margin=60)
+    first = auth.get_token()
+    clock.advance(3600 - 60)
+    assert auth.get_token() != first
+    assert server.token_requests == 2
+
+
+def test_short_lived_token_is_kept_for_half_its_lifetime(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    server.expires_in = 10
+    auth = credentials(server, clock, refresh_margin=60)
+    first = auth.get_token()
+    clock.advance(4.9)
+    assert auth.get_token() == first
+    clock.advance(0.1)
+    assert auth.get_token() != first
+    assert server.token_requests == 2
+
+
+def test_expires_in_sent_as_a_numeric_string_is_understood(
+    server: TokenServer, auth: ClientCredentials, clock: FakeClock
+) -> None:
+    server.expires_in = "3600"
+    first = auth.get_token()
+    clock.advance(3000)
+    assert auth.get_token() == first
+
+
+def test_failed_renewal_falls_back_to_the_still_valid_token(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    server.expires_in = 3600
+    auth = credentials(server, clock, refresh_margin=60, max_attempts=1)
+    first = auth.get_token()
+    clock.advance(3600 - 30)  # inside the margin, not yet expired
+    server.script(unavailable())
+    assert auth.get_token() == first
+
+
+def test_failed_renewal_of_an_expired_token_is_an_error(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    server.expires_in = 3600
+    auth = credentials(server, clock, refresh_margin=60, max_attempts=1)
+    auth.get_token()
+    clock.advance(3600)
+    server.script(unavailable())
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert caught.value.status_code == 503
+
+
+# -- single flight -------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_fifty_concurrent_async_requests_make_one_token_request(
+    server: TokenServer, async_client: httpx.AsyncClient
+) -> None:
+    server.hold_tokens()
+    statuses: list[int] = []
+
+    async def call() -> None:
+        statuses.append((await async_client.get(server.resource_url)).status_code)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(50):
+            group.start_soon(call)
+        await anyio.to_thread.run_sync(server.token_request_arrived.wait)
+        server.release_tokens()
+
+    assert statuses == [200] * 50
+    assert server.token_requests == 1
+
+
+def test_twenty_threads_make_one_token_request(server: TokenServer, client: httpx.Client) -> None:
+    server.hold_tokens()
+    start = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def call() -> None:
+        start.wait()
+        statuses.append(client.get(server.resource_url).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    server.token_request_arrived.wait()
+    server.release_tokens()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [200] * 20
+    assert server.token_requests == 1
+
+
+@pytest.mark.anyio
+async def test_tasks_queued_behind_a_failed_token_request_share_its_error(
+    server: TokenServer, async_client: httpx.AsyncClient
+) -> None:
+    server.hold_tokens()
+    server.script(oauth_error("invalid_client", 401))
+    errors: list[str | None] = []
+
+    async def call() -> None:
+        try:
+            await async_client.get(server.resource_url)
+        except TokenRequestError as error:
+            errors.append(error.oauth_error)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(call)
+        await anyio.to_thread.run_sync(server.token_request_arrived.wait)
+        server.release_tokens()
+
+    assert errors == ["invalid_client"] * 10
+    assert server.token_requests == 1
+
+
+def test_one_instance_serves_sync_and_async_clients(
+    server: TokenServer, auth: ClientCredentials
+) -> None:
+    async def async_call() -> httpx.Response:
+        async with httpx.AsyncClient(auth=auth) as async_client:
+            return await async_client.get(server.resource_url)
+
+    with httpx.Client(auth=auth) as sync_client:
+        sync_response = sync_client.get(server.resource_url)
+    async_response = anyio.run(async_call)
+    assert bearer_of(sync_response) == bearer_of(async_response)
+    assert server.token_requests == 1
+
+
+# -- retries -------------------------------------------------------------------------
+
+
+def test_throttled_token_request_waits_retry_after_then_succeeds(
+    server: TokenServer, auth: ClientCredentials, clock: FakeClock
+) -> None:
+    server.script(throttled(retry_after="2"))
+    auth.get_token()
+    assert clock.sleeps == [2.0]
+    assert server.token_requests == 2
+
+
+@pytest.mark.anyio
+async def test_async_throttled_token_request_waits_retry_after_then_succeeds(
+    server: TokenServer, auth: ClientCredentials, clock: FakeClock
+) -> None:
+    server.script(throttled(retry_after="3"))
+    await auth.aget_token()
+    assert clock.sleeps == [3.0]
+    assert server.token_requests == 2
+
+
+def test_retry_after_as_an_http_date_is_honoured(
+    server: TokenServer, auth: ClientCredentials, clock: FakeClock
+) -> None:
+    past = format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), usegmt=True)
+    server.script(throttled(retry_after=past))
+    auth.get_token()
+    assert clock.sleeps == [0.0]
+
+
+def test_retry_after_longer_than_max_backoff_ends_the_retries(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth = credentials(server, clock, max_backoff=10)
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(hours=1), usegmt=True)
+    server.script(throttled(retry_after=later))
+    with pytest.raises(TokenRequestError, match="longer than max_backoff") as caught:
+        auth.get_token()
+    assert (caught.value.oauth_error, caught.value.status_code) == ("too_many_requests", 429)
+    assert clock.sleeps == []
+    assert server.token_requests == 1
+
+
+def test_server_errors_are_retried_with_growing_capped_backoff(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth = credentials(server, clock, max_attempts=5, backoff=1, max_backoff=3)
+    server.script(unavailable(503), unavailable(502), unavailable(500), unavailable(504))
+    auth.get_token()
+    ceilings = [1, 2, 3, 3]
+    assert len(clock.sleeps) == len(ceilings)
+    for waited, ceiling in zip(clock.sleeps, ceilings, strict=True):
+        assert ceiling / 2 <= waited <= ceiling
+    assert server.token_requests == 5
+
+
+def test_retries_stop_after_max_attempts(server: TokenServer, clock: FakeClock) -> None:
+    auth = credentials(server, clock, max_attempts=3)
+    server.script(*[unavailable(503)] * 5)
+    with pytest.raises(TokenRequestError, match="HTTP 503") as caught:
+        auth.get_token()
+    assert caught.value.status_code == 503
+    assert server.token_requests == 3
+    assert len(clock.sleeps) == 2
+
+
+def test_unreachable_endpoint_is_retried_then_reported(clock: FakeClock) -> None:
+    auth = ClientCredentials(
+        token_url=closed_port_url(),
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+        max_attempts=2,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    with pytest.raises(TokenRequestError, match="unreachable: ConnectError") as caught:
+        auth.get_token()
+    assert (caught.value.oauth_error, caught.value.status_code) == (None, None)
+    assert len(clock.sleeps) == 1
+
+
+def test_timeouts_from_a_custom_transport_are_retried(clock: FakeClock) -> None:
+    attempts: list[httpx.Request] = []
+
+    def time_out(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    auth = ClientCredentials(
+        token_url="https://tenant.example/oauth/token",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+        max_attempts=3,
+        transport=httpx.MockTransport(time_out),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    with pytest.raises(TokenRequestError, match="ReadTimeout"):
+        auth.get_token()
+    assert len(attempts) == 3
+
+
+@pytest.mark.parametrize(
+    ("reply", "oauth", "status"),
+    [
+        (oauth_error("invalid_client", 401, "Unauthorized"), "invalid_client", 401),
+        (oauth_error("access_denied", 403, "Service not enabled"), "access_denied", 403),
+        (oauth_error("unauthorized_client", 403), "unauthorized_client", 403),
+        (oauth_error("invalid_request", 400), "invalid_request", 400),
+    ],
+)
+def test_oauth_errors_are_reported_by_name_and_not_retried(
+    server: TokenServer, auth: ClientCredentials, reply: Reply, oauth: str, status: int
+) -> None:
+    server.script(reply)
+    with pytest.raises(TokenRequestError, match=oauth) as caught:
+        auth.get_token()
+    assert (caught.value.oauth_error, caught.value.status_code) == (oauth, status)
+    assert server.token_requests == 1
+
+
+def test_wrong_secret_is_invalid_client(server: TokenServer, clock: FakeClock) -> None:
+    auth = credentials(server, clock, client_secret="not-the-secret")
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert (caught.value.oauth_error, caught.value.status_code) == ("invalid_client", 401)
+
+
+def test_audience_the_application_may_not_use_is_access_denied(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth = credentials(server, clock, audience="https://platform.dtc.istreamplanet.net/other")
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert (caught.value.oauth_error, caught.value.status_code) == ("access_denied", 403)
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        ("not json", "not a JSON object"),
+        (["a list"], "not a JSON object"),
+        ({"token_type": "Bearer", "expires_in": 60}, "access_token"),
+        ({"access_token": "a b", "token_type": "Bearer", "expires_in": 60}, "access_token"),
+        ({"access_token": "abc\r\nX: y", "token_type": "Bearer", "expires_in": 60}, "access_token"),
+        ({"access_token": "abc", "token_type": "DPoP", "expires_in": 60}, "token_type"),
+        ({"access_token": "abc", "expires_in": 60}, "token_type"),
+        ({"access_token": "abc", "token_type": "Bearer"}, "expires_in"),
+        ({"access_token": "abc", "token_type": "Bearer", "expires_in": 0}, "expires_in"),
+        ({"access_token": "abc", "token_type": "Bearer", "expires_in": True}, "expires_in"),
+        ({"access_token": "abc", "token_type": "Bearer", "expires_in": "soon"}, "expires_in"),
+    ],
+)
+def test_unusable_token_responses_are_refused_before_any_api_call(
+    server: TokenServer, client: httpx.Client, payload: object, why: str
+) -> None:
+    body = payload.encode() if isinstance(payload, str) else None
+    server.script(Reply(200, body) if body is not None else json_reply(200, payload))
+    with pytest.raises(TokenRequestError, match=why) as caught:
+        client.get(server.resource_url)
+    assert (caught.value.oauth_error, caught.value.status_code) == (None, 200)
+    assert server.resource_requests == 0
+
+
+# -- 401 from the API ----------------------------------------------------------------
+
+
+def test_refused_token_is_renewed_and_the_request_replayed(
+    server: TokenServer, client: httpx.Client
+) -> None:
+    client.get(server.resource_url)
+    server.revoke_all()
+    response = client.get(server.resource_url)
+    assert response.status_code == 200
+    assert bearer_of(response) == f"Bearer {server.issued[1]}"
+    assert (server.token_requests, server.resource_requests) == (2, 3)
+
+
+@pytest.mark.anyio
+async def test_async_refused_token_is_renewed_and_the_request_replayed(
+    server: TokenServer, async_client: httpx.AsyncClient
+) -> None:
+    await async_client.get(server.resource_url)
+    server.revoke_all()
+    response = await async_client.get(server.resource_url)
+    assert response.status_code == 200
+    assert (server.token_requests, server.resource_requests) == (2, 3)
+
+
+def test_request_is_replayed_only_once(server: TokenServer, client: httpx.Client) -> None:
+    server.refuse_every_token = True
+    response = client.get(server.resource_url)
+    assert response.status_code == 401
+    assert (server.token_requests, server.resource_requests) == (2, 2)
+
+
+def test_token_refused_right_after_a_renewal_is_not_renewed_again(
+    server: TokenServer, client: httpx.Client
+) -> None:
+    server.refuse_every_token = True
+    client.get(server.resource_url)
+    response = client.get(server.resource_url)
+    assert response.status_code == 401
+    assert (server.token_requests, server.resource_requests) == (2, 3)
+
+
+def test_replayed_request_carries_the_same_body(server: TokenServer, client: httpx.Client) -> None:
+    client.get(server.resource_url)
+    server.revoke_all()
+    response = client.post(server.resource_url, json={"channel": "news"})
+    assert response.status_code == 200
+    assert server.resource_bodies[-2:] == [b'{"channel":"news"}'] * 2
+
+
+def test_streamed_upload_is_not_replayed_but_the_token_is_renewed(
+    server: TokenServer, client: httpx.Client
+) -> None:
+    client.get(server.resource_url)
+    server.revoke_all()
+    response = client.post(server.resource_url, content=iter([b"part-1", b"part-2"]))
+    assert response.status_code == 401
+    assert server.token_requests == 2
+    assert client.get(server.resource_url).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_many_requests_refused_together_renew_the_token_once(
+    server: TokenServer, async_client: httpx.AsyncClient
+) -> None:
+    await async_client.get(server.resource_url)
+    server.revoke_all()
+    statuses: list[int] = []
+
+    async def call() -> None:
+        statuses.append((await async_client.get(server.resource_url)).status_code)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(call)
+
+    assert statuses == [200] * 20
+    assert server.token_requests == 2
+
+
+def test_other_refusals_are_returned_untouched(server: TokenServer, client: httpx.Client) -> None:
+    response = client.get(server.resource_url.replace("/api/resource", "/api/missing"))
+    assert response.status_code == 404
+    assert server.token_requests == 1
+
+
+# -- the secret stays secret ---------------------------------------------------------
+
+
+def test_repr_names_the_client_but_not_the_secret(auth: ClientCredentials) -> None:
+    shown = repr(auth)
+    assert CLIENT_ID in shown
+    assert CLIENT_SECRET not in shown
+
+
+def test_token_request_errors_never_contain_the_secret(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth = credentials(server, clock, client_secret=CLIENT_SECRET + "-wrong")
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    rendered = "".join(traceback.format_exception(caught.value))
+    for text in (str(caught.value), repr(caught.value), rendered):
+        assert CLIENT_SECRET not in text
+
+
+def test_secret_echoed_back_by_the_endpoint_is_redacted(
+    server: TokenServer, auth: ClientCredentials
+) -> None:
+    server.script(oauth_error("invalid_client", 401, f"wrong secret {CLIENT_SECRET}"))
+    with pytest.raises(TokenRequestError, match=r"wrong secret \[redacted\]") as caught:
+        auth.get_token()
+    assert CLIENT_SECRET not in str(caught.value)
+
+
+def test_logs_never_contain_the_secret_or_the_token(
+    server: TokenServer, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.script(throttled(retry_after="1"), oauth_error("server_error", 500, CLIENT_SECRET))
+    client.get(server.resource_url)
+    server.revoke_all()
+    client.get(server.resource_url)
+    assert "retrying" in caplog.text
+    assert "renewing" in caplog.text
+    assert CLIENT_SECRET not in caplog.text
+    for token in server.issued:
+        assert token not in caplog.text
