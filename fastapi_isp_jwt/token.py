@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +40,12 @@ _ACCEPTED_TYPES = ACCESS_TOKEN_TYPES | {"jwt", "application/jwt"}
 
 @dataclass(frozen=True, slots=True)
 class ParsedToken:
-    """A compact JWS split and decoded, not yet trusted."""
+    """A compact JWS split and decoded, not yet trusted.
 
-    header: dict[str, Any]
+    ``header`` may be shared between tokens with the same header segment: read it only.
+    """
+
+    header: Mapping[str, Any]
     payload: dict[str, Any]
     signing_input: bytes
     signature: bytes
@@ -86,6 +89,23 @@ def _json_object(raw: bytes, part: str) -> dict[str, Any]:
     return value
 
 
+# An issuer signs every token of one key with the very same header, so decoding it once
+# per distinct header segment saves work on every request. Bounded: a flood of distinct
+# headers only empties it.
+_HEADER_MEMO_SIZE = 256
+_header_memo: dict[bytes, dict[str, Any]] = {}
+
+
+def _decoded_header(segment: bytes) -> dict[str, Any]:
+    header = _header_memo.get(segment)
+    if header is None:
+        header = _json_object(_b64url_decode(segment), "header")
+        if len(_header_memo) >= _HEADER_MEMO_SIZE:
+            _header_memo.clear()
+        _header_memo[segment] = header
+    return header
+
+
 def parse_token(token: str, max_bytes: int) -> ParsedToken:
     """Split and decode a compact JWS, refusing anything not exactly of that form.
 
@@ -101,7 +121,7 @@ def parse_token(token: str, max_bytes: int) -> ParsedToken:
     raw = token.encode("ascii")
     header_end = match.end(1)
     payload_end = match.end(2)
-    header = _json_object(_b64url_decode(raw[:header_end]), "header")
+    header = _decoded_header(raw[:header_end])
     payload = _json_object(_b64url_decode(raw[header_end + 1 : payload_end]), "payload")
     signature = _b64url_decode(raw[payload_end + 1 :])
     signing_input = raw[:payload_end]
@@ -109,7 +129,7 @@ def parse_token(token: str, max_bytes: int) -> ParsedToken:
 
 
 def check_header(
-    header: dict[str, Any],
+    header: Mapping[str, Any],
     algorithms: Collection[str],
     *,
     require_access_token_type: bool = False,

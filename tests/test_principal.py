@@ -100,3 +100,12 @@ def test_a_claim_named_like_a_field_cannot_override_verified_values() -> None:
     assert principal.scopes == frozenset()
     assert principal.organization == "acme"
     assert principal.is_machine is False
+
+
+def test_the_fast_construction_equals_full_validation() -> None:
+    payload = claims(scope="a b", permissions=["c"], azp="spa", gty="client-credentials")
+    fast = build(payload)
+    validated = Principal.model_validate(fast.model_dump())
+    assert fast == validated
+    assert fast.model_dump() == validated.model_dump()
+    assert fast.model_fields_set == validated.model_fields_set
