@@ -18,8 +18,12 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from fastapi import Depends, FastAPI
 
+from examples import m2m_client
+from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.client import ClientCredentials
+from fastapi_isp_jwt.dev_issuer import DEFAULT_AUDIENCE, DevIssuerConfig, running
 from fastapi_isp_jwt.errors import ConfigurationError, TokenRequestError
 from tests.support.issuer_server import closed_port_url
 from tests.support.token_server import (
@@ -659,7 +663,7 @@ async def test_many_requests_refused_together_renew_the_token_once(
 
 
 def test_other_refusals_are_returned_untouched(server: TokenServer, client: httpx.Client) -> None:
-    response = client.get(server.resource_url.replace("/api/resource", "/api/missing"))
+    response = client.get(server.base_url + "/missing")
     assert response.status_code == 404
     assert server.token_requests == 1
 
@@ -706,3 +710,80 @@ def test_logs_never_contain_the_secret_or_the_token(
     assert CLIENT_SECRET not in caplog.text
     for token in server.issued:
         assert token not in caplog.text
+
+
+# -- the example and the dev issuer --------------------------------------------------
+
+
+def example_environment(server: TokenServer, **overrides: str) -> dict[str, str]:
+    environ = {
+        "ISP_TOKEN_URL": server.token_url,
+        "ISP_CLIENT_ID": CLIENT_ID,
+        "ISP_CLIENT_SECRET": CLIENT_SECRET,
+        "ISP_AUDIENCE": AUDIENCE,
+        "ISP_API_URL": server.base_url,
+    }
+    environ.update(overrides)
+    return environ
+
+
+def test_example_makes_sync_and_async_calls_with_one_token(
+    server: TokenServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert m2m_client.main(example_environment(server)) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1] == str([200] * 10)
+    assert (server.token_requests, server.resource_requests) == (1, 11)
+
+
+def test_example_reports_a_refused_client_without_its_secret(
+    server: TokenServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = CLIENT_SECRET + "-old"
+    assert m2m_client.main(example_environment(server, ISP_CLIENT_SECRET=wrong)) == 1
+    reported = capsys.readouterr().err
+    assert "(invalid_client)" in reported
+    assert wrong not in reported
+
+
+def test_example_uses_the_tenant_when_a_domain_is_set() -> None:
+    auth = m2m_client.credentials_from_env(
+        {
+            "ISP_DOMAIN": "istreamplanet.auth0.com",
+            "ISP_CLIENT_ID": CLIENT_ID,
+            "ISP_CLIENT_SECRET": CLIENT_SECRET,
+            "ISP_AUDIENCE": AUDIENCE,
+        }
+    )
+    assert auth.token_url == "https://istreamplanet.auth0.com/oauth/token"
+
+
+def test_example_defaults_to_the_dev_issuer() -> None:
+    auth = m2m_client.credentials_from_env({})
+    assert (auth.token_url, auth.client_id) == ("http://127.0.0.1:8765/oauth/token", "dev-client")
+
+
+@pytest.mark.anyio
+async def test_dev_issuer_token_is_accepted_by_a_protected_api() -> None:
+    with running(DevIssuerConfig(port=0)) as dev:
+        auth = ClientCredentials(
+            token_url=dev.token_url,
+            client_id="dev-client",
+            client_secret="dev-secret",
+            audience=DEFAULT_AUDIENCE,
+        )
+        require_token = JWTAuth(issuer=dev.issuer, audience=DEFAULT_AUDIENCE)
+        api = FastAPI()
+
+        @api.get("/me")
+        async def me(principal: Principal = Depends(require_token)) -> dict[str, object]:
+            return {"client_id": principal.client_id, "is_machine": principal.is_machine}
+
+        transport = httpx.ASGITransport(app=api)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", auth=auth
+        ) as client:
+            response = await client.get("/me")
+
+    assert response.status_code == 200
+    assert response.json() == {"client_id": "dev-client", "is_machine": True}

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 TOKEN_PATH = "/oauth/token"
-RESOURCE_PATH = "/api/resource"
+RESOURCE_PATH = "/me"
 CLIENT_ID = "service-a"
 CLIENT_SECRET = "s3cr3t-Value-never-shown"
 AUDIENCE = "https://platform.dtc.istreamplanet.net/acme"
@@ -111,8 +111,12 @@ class TokenServer:
         return f"http://127.0.0.1:{self.port}{TOKEN_PATH}"
 
     @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def resource_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{RESOURCE_PATH}"
+        return self.base_url + RESOURCE_PATH
 
     def _serve(self) -> None:
         # A short poll keeps shutdown (once per test) quick.
