@@ -22,10 +22,12 @@ from fastapi_isp_jwt.testing import PLATFORM_AUDIENCE_PREFIX
 __all__ = [
     "DEFAULT_AUDIENCE",
     "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SCOPES",
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_PASSWORD",
     "DEFAULT_PORT",
     "DEFAULT_USERNAME",
+    "DEFAULT_USER_SCOPES",
     "ORGANIZATION_PLACEHOLDER",
     "DevClient",
     "DevIssuerConfig",
@@ -41,9 +43,9 @@ DEFAULT_PASSWORD = "dev"  # noqa: S105 - a pinned, public development credential
 ORGANIZATION_PLACEHOLDER = "{organization}"
 DEFAULT_AUDIENCE = PLATFORM_AUDIENCE_PREFIX + "acme"
 
-# A machine may hold every scope of the example API; the demo user lacks the write scope
-# so that a refused (403) route can be shown next to an allowed one.
-DEFAULT_CLIENT_SCOPES = ("streams:read", "streams:write")
+# The machine holds every scope of the example API (examples/app.py); the demo user may
+# only read, so that a refused (403) route can be shown next to an allowed one.
+DEFAULT_CLIENT_SCOPES = ("streams:read", "streams:write", "streams:delete")
 DEFAULT_USER_SCOPES = ("streams:read",)
 
 _ORGANIZATION = re.compile(r"[A-Za-z0-9._~-]+")
