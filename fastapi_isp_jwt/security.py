@@ -37,7 +37,21 @@ from fastapi_isp_jwt.verifier import TokenVerifier
 __all__ = ["JWTAuth"]
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+_B64TOKEN_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
+
+
+def _b64token(credentials: bytes) -> str:
+    """The bearer token if ``credentials`` is one RFC 6750 b64token, else 400."""
+    # bytes.translate deleting the allowed bytes leaves whatever is not allowed; it is
+    # many times faster than a per-character check on a token of a kilobyte.
+    if (
+        not credentials
+        or credentials.translate(None, _B64TOKEN_BYTES)
+        or b"=" in credentials.rstrip(b"=")
+    ):
+        raise InvalidRequestError("The bearer token is malformed")
+    return credentials.decode("ascii")
+
 
 # WebSocket close codes (RFC 6455 §7.4.1): 1008 policy violation, 1013 try again later.
 _WS_POLICY_VIOLATION = 1008
@@ -201,18 +215,13 @@ class JWTAuth(SecurityBase):
             return None
         if len(values) > 1:
             raise InvalidRequestError("Send one Authorization header")
-        # latin-1 maps every byte, so this cannot fail; non-ASCII is refused just below.
-        header = values[0].decode("latin-1")
-        scheme, _, credentials = header.strip(" \t").partition(" ")
-        if scheme.lower() != "bearer":
+        scheme, _, credentials = values[0].strip(b" \t").partition(b" ")
+        if scheme.lower() != b"bearer":
             # Another scheme (Basic, Digest...) is not bearer credentials at all.
             if self.auto_error:
                 raise MissingCredentialsError("Bearer credentials are required")
             return None
-        token = credentials.strip(" \t")
-        if not token or not _B64TOKEN_CHARS.issuperset(token):
-            raise InvalidRequestError("The Authorization header is malformed")
-        return token
+        return _b64token(credentials.strip(b" \t"))
 
     def _websocket_token(self, connection: HTTPConnection) -> str | None:
         token: str | None = None
@@ -234,9 +243,7 @@ class JWTAuth(SecurityBase):
             if self.auto_error:
                 raise MissingCredentialsError("Bearer credentials are required")
             return None
-        if not token or not _B64TOKEN_CHARS.issuperset(token):
-            raise InvalidRequestError("The bearer token is malformed")
-        return token
+        return _b64token(token.encode("utf-8"))
 
     # -- answers -----------------------------------------------------------------------
 

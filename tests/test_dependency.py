@@ -80,7 +80,16 @@ def test_another_scheme_is_treated_as_no_credentials(client: TestClient) -> None
 
 
 @pytest.mark.parametrize(
-    "value", [b"Bearer", b"Bearer ", b"Bearer a b", b"Bearer a,b", "Bearer ä".encode("latin-1")]
+    "value",
+    [
+        b"Bearer",
+        b"Bearer ",
+        b"Bearer a b",
+        b"Bearer a,b",
+        b"Bearer a=b",
+        b"Bearer =abc",
+        "Bearer ä".encode("latin-1"),
+    ],
 )
 def test_a_malformed_authorization_header_gets_400_invalid_request(
     client: TestClient, value: bytes
@@ -99,6 +108,14 @@ def test_several_authorization_headers_get_400_invalid_request(
     )
     assert response.status_code == 400
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
+
+
+def test_a_b64token_with_trailing_padding_is_a_token_not_a_malformed_header(
+    client: TestClient,
+) -> None:
+    response = client.get("/streams", headers={"Authorization": "Bearer abc=="})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
 def test_the_scheme_name_is_case_insensitive(client: TestClient, issuer: TestIssuer) -> None:
