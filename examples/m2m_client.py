@@ -28,25 +28,39 @@ DEV_AUDIENCE = "https://platform.dtc.istreamplanet.net/acme"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
-def credentials_from_env(environ: Mapping[str, str] = os.environ) -> ClientCredentials:
-    """One ``ClientCredentials`` for the whole process: every client shares its token."""
-    if "ISP_DOMAIN" in environ:
-        # --8<-- [start:tenant]
-        return ClientCredentials(
-            domain=environ["ISP_DOMAIN"],  # istreamplanet.auth0.com
-            client_id=environ["ISP_CLIENT_ID"],
-            client_secret=environ["ISP_CLIENT_SECRET"],
-            audience=environ["ISP_AUDIENCE"],  # https://platform.dtc.istreamplanet.net/<org>
-        )
-        # --8<-- [end:tenant]
-    # --8<-- [start:dev]
+# --8<-- [start:tenant]
+def tenant_credentials(environ: Mapping[str, str]) -> ClientCredentials:
+    """The tenant's token endpoint, with a machine-to-machine application's credentials."""
     return ClientCredentials(
-        token_url=environ.get("ISP_TOKEN_URL", DEV_TOKEN_URL),
+        domain=environ["ISP_DOMAIN"],  # istreamplanet.auth0.com
+        client_id=environ["ISP_CLIENT_ID"],
+        client_secret=environ["ISP_CLIENT_SECRET"],
+        audience=environ["ISP_AUDIENCE"],  # https://platform.dtc.istreamplanet.net/<org>
+    )
+
+
+# --8<-- [end:tenant]
+
+
+# --8<-- [start:dev]
+def dev_issuer_credentials(environ: Mapping[str, str]) -> ClientCredentials:
+    """The local dev issuer (``fastapi-isp-jwt dev-issuer``) and its pinned client."""
+    return ClientCredentials(
+        token_url=environ.get("ISP_TOKEN_URL", DEV_TOKEN_URL),  # http only on loopback
         client_id=environ.get("ISP_CLIENT_ID", "dev-client"),
         client_secret=environ.get("ISP_CLIENT_SECRET", "dev-secret"),
         audience=environ.get("ISP_AUDIENCE", DEV_AUDIENCE),
     )
-    # --8<-- [end:dev]
+
+
+# --8<-- [end:dev]
+
+
+def credentials_from_env(environ: Mapping[str, str] = os.environ) -> ClientCredentials:
+    """One ``ClientCredentials`` for the whole process: every client shares its token."""
+    if "ISP_DOMAIN" in environ:
+        return tenant_credentials(environ)
+    return dev_issuer_credentials(environ)
 
 
 # --8<-- [start:sync]
