@@ -1,0 +1,175 @@
+"""verify() and verify_sync() for code outside routes: the library's own exceptions only."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from fastapi_isp_jwt import (
+    AuthError,
+    ConfigurationError,
+    InvalidTokenError,
+    IssuerUnavailableError,
+    JWTAuth,
+)
+from fastapi_isp_jwt.testing import TestIssuer
+from tests.support.issuer_server import IssuerServer, closed_port_url
+
+ACME = "https://platform.dtc.istreamplanet.net/acme"
+
+
+@pytest.fixture
+def auth(server: IssuerServer) -> JWTAuth:
+    return JWTAuth(issuer=server.url, audience=ACME)
+
+
+@pytest.mark.anyio
+async def test_verify_returns_the_principal(auth: JWTAuth, issuer: TestIssuer) -> None:
+    principal = await auth.verify(issuer.mint("auth0|v", ["streams:read"]))
+    assert principal.subject == "auth0|v"
+    assert principal.has_scopes("streams:read")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("token", ["", "a.b.c", "x" * 10_000, "Bearer abc"])
+async def test_verify_raises_invalid_token_error_for_garbage(auth: JWTAuth, token: str) -> None:
+    with pytest.raises(InvalidTokenError):
+        await auth.verify(token)
+
+
+@pytest.mark.anyio
+async def test_verify_raises_issuer_unavailable_when_no_key_can_be_had(issuer: TestIssuer) -> None:
+    auth = JWTAuth(issuer=issuer.issuer, audience=ACME, jwks_url=closed_port_url())
+    with pytest.raises(IssuerUnavailableError) as raised:
+        await auth.verify(issuer.mint())
+    assert raised.value.status_code == 503
+    assert raised.value.retry_after >= 1
+
+
+def test_verify_sync_returns_the_principal(auth: JWTAuth, issuer: TestIssuer) -> None:
+    assert auth.verify_sync(issuer.mint("auth0|sync")).subject == "auth0|sync"
+
+
+def test_verify_sync_raises_the_same_errors(auth: JWTAuth, issuer: TestIssuer) -> None:
+    with pytest.raises(InvalidTokenError, match="expired"):
+        auth.verify_sync(issuer.mint_expired())
+
+
+@pytest.mark.anyio
+async def test_verify_sync_shares_the_key_cache_with_verify(
+    auth: JWTAuth, issuer: TestIssuer, server: IssuerServer
+) -> None:
+    await auth.verify(issuer.mint("auth0|a"))
+    assert auth.verify_sync(issuer.mint("auth0|b")).subject == "auth0|b"
+    assert server.jwks_requests == 1
+
+
+def test_verify_sync_works_from_many_threads(
+    auth: JWTAuth, issuer: TestIssuer, server: IssuerServer
+) -> None:
+    tokens = [issuer.mint(f"auth0|t{i}") for i in range(16)]
+    subjects: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(token: str) -> None:
+        try:
+            subjects.append(auth.verify_sync(token).subject)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(subjects) == sorted(f"auth0|t{i}" for i in range(16))
+    assert server.jwks_requests == 1
+
+
+@pytest.mark.anyio
+async def test_a_repeated_token_is_answered_from_the_verified_token_cache(
+    auth: JWTAuth, issuer: TestIssuer
+) -> None:
+    token = issuer.mint()
+    first = await auth.verify(token)
+    assert await auth.verify(token) is first
+
+
+@pytest.mark.anyio
+async def test_the_verified_token_cache_can_be_turned_off(
+    server: IssuerServer, issuer: TestIssuer
+) -> None:
+    auth = JWTAuth(issuer=server.url, audience=ACME, token_cache_size=0)
+    token = issuer.mint()
+    first = await auth.verify(token)
+    second = await auth.verify(token)
+    assert first == second
+    assert first is not second
+
+
+@pytest.mark.anyio
+async def test_the_cache_never_serves_a_token_after_its_key_left_the_jwks(
+    server: IssuerServer, fresh_issuer: TestIssuer
+) -> None:
+    auth = JWTAuth(issuer=server.url, audience=ACME, jwks_cooldown=0)
+    old_kid = fresh_issuer.signing_key.kid
+    token = fresh_issuer.mint()
+    await auth.verify(token)
+    fresh_issuer.rotate()
+    fresh_issuer.retire(old_kid)
+    # A token signed by the new key makes the cache refetch the JWKS, dropping the old key.
+    await auth.verify(fresh_issuer.mint())
+    with pytest.raises(InvalidTokenError):
+        await auth.verify(token)
+
+
+@pytest.mark.anyio
+async def test_the_cache_never_serves_a_token_after_its_expiry(
+    server: IssuerServer, issuer: TestIssuer
+) -> None:
+    clock = [1_900_000_000.0]
+    auth = JWTAuth(issuer=server.url, audience=ACME, leeway=0)
+    auth.verifier._clock = lambda: clock[0]
+    token = issuer.mint(issued_at=clock[0], expires_in=60)
+    await auth.verify(token)
+    clock[0] += 59
+    await auth.verify(token)
+    clock[0] += 1
+    with pytest.raises(InvalidTokenError, match="expired"):
+        await auth.verify(token)
+
+
+def test_errors_form_one_hierarchy() -> None:
+    assert issubclass(InvalidTokenError, AuthError)
+    assert issubclass(IssuerUnavailableError, AuthError)
+    assert not issubclass(ConfigurationError, AuthError)
+
+
+def test_from_env_builds_from_variables(server: IssuerServer) -> None:
+    auth = JWTAuth.from_env({"ISP_JWT_ISSUER": server.url, "ISP_JWT_AUDIENCE": ACME})
+    assert auth.settings.issuers == (server.url,)
+    assert auth.settings.audiences == (ACME,)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"ISP_JWT_AUDIENCE": ACME}, "ISP_JWT_DOMAIN or ISP_JWT_ISSUER"),
+        ({"ISP_JWT_DOMAIN": "istreamplanet.auth0.com"}, "ISP_JWT_AUDIENCE"),
+    ],
+)
+def test_from_env_names_the_missing_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigurationError, match=variable):
+        JWTAuth.from_env(environ)
+
+
+@pytest.mark.anyio
+async def test_lifespan_warms_the_key_cache(
+    auth: JWTAuth, server: IssuerServer, issuer: TestIssuer
+) -> None:
+    async with auth.lifespan(None):  # type: ignore[arg-type]
+        assert server.jwks_requests == 1
+        await auth.verify(issuer.mint())
+        assert server.jwks_requests == 1
