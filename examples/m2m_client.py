@@ -17,11 +17,14 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+# --8<-- [start:imports]
 import anyio
 import httpx
 
 from fastapi_isp_jwt.client import ClientCredentials
 from fastapi_isp_jwt.errors import TokenRequestError
+
+# --8<-- [end:imports]
 
 DEV_TOKEN_URL = "http://127.0.0.1:8765/oauth/token"
 DEV_AUDIENCE = "https://platform.dtc.istreamplanet.net/acme"
