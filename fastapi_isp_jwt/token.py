@@ -151,8 +151,9 @@ def check_header(
     for name in _KEY_CARRYING_HEADERS:
         if name in header:
             raise InvalidTokenError("The token carries its own key reference")
-    kid = header.get("kid")
-    if kid is not None and type(kid) is not str:
+    # A present member counts even when null: `"kid": null` is a malformed key id, not
+    # an absent one, and must not fall back to "the only key of the set".
+    if "kid" in header and type(header["kid"]) is not str:
         raise InvalidTokenError("The token key id is not a string")
     typ = header.get("typ")
     if typ is None:
