@@ -169,3 +169,75 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}{JWKS_PATH}"
+
+
+@dataclass
+class Stream:
+    """A JWKS answer with no Content-Length whose body keeps coming until the client leaves.
+
+    ``chunk`` is written every ``interval`` seconds, up to ``limit`` bytes in all (a bound
+    so a client that never stops reading still finishes). Only a client that counts what it
+    reads, or watches the clock while reading, gets out early.
+    """
+
+    chunk: bytes
+    interval: float = 0.0
+    limit: int = 256 * 1024 * 1024
+
+
+def endless(chunk_size: int = 64 * 1024) -> Stream:
+    """A body far larger than any JWKS, sent as fast as the client takes it."""
+    return Stream(chunk=b" " * chunk_size)
+
+
+def trickle(interval: float) -> Stream:
+    """One byte every ``interval`` seconds: each read is quick, the whole body never ends."""
+    return Stream(chunk=b" ", interval=interval)
+
+
+class StreamingIssuerServer(IssuerServer):
+    """An :class:`IssuerServer` that can also answer the JWKS with a :class:`Stream`.
+
+    ``streamed_bytes`` is how much of the last stream was written before the client left.
+    """
+
+    def __init__(self, jwks: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.stream: Stream | None = None
+        self.streamed_bytes = 0
+        super().__init__(jwks)
+
+    def reset(self) -> None:
+        super().reset()
+        self.stream = None
+        self.streamed_bytes = 0
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+        base = super()._handler_class()
+
+        class StreamingHandler(base):  # type: ignore[valid-type,misc]
+            def do_GET(self) -> None:
+                stream = server.stream
+                if stream is None or self.path != JWKS_PATH:
+                    super().do_GET()
+                    return
+                with server._lock:
+                    server.jwks_requests += 1
+                    server.streamed_bytes = 0
+                self.close_connection = True
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(b'{"keys": [')
+                    while server.streamed_bytes < stream.limit:
+                        self.wfile.write(stream.chunk)
+                        self.wfile.flush()
+                        server.streamed_bytes += len(stream.chunk)
+                        if stream.interval:
+                            time.sleep(stream.interval)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading: what the stream is there to prove
+
+        return StreamingHandler
