@@ -156,7 +156,7 @@ def check_header(
     if "kid" in header and type(header["kid"]) is not str:
         raise InvalidTokenError("The token key id is not a string")
     typ = header.get("typ")
-    if typ is None:
+    if "typ" not in header:
         if require_access_token_type:
             raise InvalidTokenError("The token is not an access token (typ)")
     elif type(typ) is not str:
