@@ -42,6 +42,9 @@ def _bind(port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, port))
+        # Listening before uvicorn starts: once the banner is out, connections queue
+        # instead of being refused.
+        sock.listen(128)
     except OSError as exc:
         sock.close()
         raise ConfigurationError(f"cannot listen on {HOST}:{port}: {exc.strerror}") from None

@@ -1,0 +1,401 @@
+"""``fastapi-isp-jwt``: run the dev issuer, mint a dev token, inspect any token.
+
+``dev-issuer`` serves the local stand-in for the Auth0 tenant, ``mint`` signs a token with
+the very key the dev issuer uses (both keep it in the same file), and ``inspect`` shows what
+a token says and whether a verifier would accept it, with the verifier's own reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from fastapi_isp_jwt import (
+    PLATFORM_AUDIENCE_PREFIX,
+    AuthError,
+    ConfigurationError,
+    JWTAuth,
+    Principal,
+)
+from fastapi_isp_jwt.dev_issuer import (
+    DEFAULT_AUDIENCE,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SCOPES,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    DEFAULT_PORT,
+    DEFAULT_USER_SCOPES,
+    DEFAULT_USERNAME,
+    DevClient,
+    DevIssuerConfig,
+    DevUser,
+    default_key_file,
+    load_config,
+    load_or_create_key,
+    serve,
+)
+from fastapi_isp_jwt.testing import TestIssuer
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+# -- dev-issuer ----------------------------------------------------------------------------
+
+
+def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
+    account_flags = [
+        name
+        for name in (
+            "client_id",
+            "client_secret",
+            "client_scopes",
+            "username",
+            "password",
+            "user_scopes",
+        )
+        if getattr(args, name) is not None
+    ]
+    if args.config is not None:
+        if account_flags:
+            raise ConfigurationError(
+                "with --config, define clients and users in the file, not with flags"
+            )
+        config = load_config(args.config)
+    else:
+        config = DevIssuerConfig(
+            clients=(
+                DevClient(
+                    args.client_id or DEFAULT_CLIENT_ID,
+                    args.client_secret or DEFAULT_CLIENT_SECRET,
+                    tuple(args.client_scopes.split())
+                    if args.client_scopes is not None
+                    else DEFAULT_CLIENT_SCOPES,
+                ),
+            ),
+            users=(
+                DevUser(
+                    args.username or DEFAULT_USERNAME,
+                    args.password or DEFAULT_PASSWORD,
+                    tuple(args.user_scopes.split())
+                    if args.user_scopes is not None
+                    else DEFAULT_USER_SCOPES,
+                ),
+            ),
+        )
+    changes: dict[str, Any] = {}
+    if args.port is not None:
+        changes["port"] = args.port
+    elif args.config is None:
+        changes["port"] = DEFAULT_PORT
+    if args.audience:
+        changes["audiences"] = tuple(args.audience)
+    if args.token_lifetime is not None:
+        changes["token_lifetime"] = args.token_lifetime
+    changes["key_file"] = args.key_file or config.key_file or default_key_file()
+    return dataclasses.replace(config, **changes)
+
+
+def _run_dev_issuer(args: argparse.Namespace, out: TextIO) -> int:
+    serve(_dev_issuer_config(args), out=out)
+    return EXIT_OK
+
+
+# -- mint ----------------------------------------------------------------------------------
+
+
+def _claim(text: str) -> tuple[str, Any]:
+    name, equals, raw = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw  # not JSON: the text itself
+    return name, value
+
+
+def _mint(args: argparse.Namespace, out: TextIO) -> int:
+    issuer_url = args.issuer or f"http://127.0.0.1:{args.port}/"
+    if not issuer_url.endswith("/"):
+        issuer_url += "/"
+    key = load_or_create_key(args.key_file or default_key_file())
+    issuer = TestIssuer(issuer_url, client_id=args.client_id, signing_key=key)
+    audience = args.audience or PLATFORM_AUDIENCE_PREFIX + args.organization
+    scopes = tuple(dict.fromkeys(s for group in args.scope for s in group.split()))
+    extra = dict(args.claim)
+    if args.machine:
+        token = issuer.mint_machine(
+            scopes, audience=audience, permissions=scopes, expires_in=args.expires_in, **extra
+        )
+    else:
+        token = issuer.mint(
+            args.subject or DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD).subject,
+            scopes,
+            audience=[audience, issuer_url + "userinfo"],
+            permissions=scopes,
+            expires_in=args.expires_in,
+            **extra,
+        )
+    out.write(token + "\n")
+    return EXIT_OK
+
+
+# -- inspect -------------------------------------------------------------------------------
+
+
+def _segment(encoded: str) -> Any:
+    padded = encoded + "=" * (-len(encoded) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+
+
+def _decode(token: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """Header and claims, read without any check; or why they cannot be read."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return f"a JWS has 3 dot-separated parts, this has {len(parts)}"
+    try:
+        header, claims = _segment(parts[0]), _segment(parts[1])
+    except (binascii.Error, UnicodeError, ValueError):
+        return "the header or payload is not base64url-encoded JSON"
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return "the header or payload is not a JSON object"
+    return header, claims
+
+
+def human_duration(seconds: float) -> str:
+    """``42 s``, ``23 min``, ``5 h``, ``3 d``: rounded, as a person says it."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if round(seconds / 60) < 60:
+        return f"{round(seconds / 60)} min"
+    if round(seconds / 3600) < 48:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} d"
+
+
+def _when(value: object, now: float, past: str, future: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{value!r} (not a number)"
+    try:
+        moment = datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"{value!r} (out of range)"
+    delta = value - now
+    relative = future if delta > 0 else past
+    return f"{moment} ({relative.format(human_duration(delta))})"
+
+
+def _times(claims: dict[str, Any], now: float) -> list[str]:
+    lines = []
+    if "iat" in claims:
+        lines.append("  issued     " + _when(claims["iat"], now, "{} ago", "in {}, in the future"))
+    if "nbf" in claims:
+        lines.append("  not before " + _when(claims["nbf"], now, "{} ago", "not valid for {}"))
+    if "exp" in claims:
+        lines.append("  expires    " + _when(claims["exp"], now, "expired {} ago", "expires in {}"))
+    else:
+        lines.append("  expires    never (no exp claim)")
+    return lines
+
+
+def _verifier(
+    args: argparse.Namespace, claims: dict[str, Any] | None, notes: list[str]
+) -> JWTAuth | None:
+    if not (args.issuer or args.domain or args.jwks_url):
+        return None
+    options: dict[str, Any] = {"algorithms": tuple(args.algorithm or ("RS256",))}
+    if args.domain:
+        options["domain"] = args.domain
+    elif args.issuer:
+        options["issuer"] = args.issuer
+    elif claims is not None and isinstance(claims.get("iss"), str):
+        options["issuer"] = claims["iss"]
+        notes.append("issuer taken from the token itself (give --issuer to check it)")
+    else:
+        raise ConfigurationError("the token names no issuer: give --issuer or --domain")
+    if args.jwks_url:
+        options["jwks_url"] = args.jwks_url
+    if args.audience:
+        options["audience"] = args.audience
+    else:
+        audience = claims.get("aud") if claims is not None else None
+        audiences = [audience] if isinstance(audience, str) else audience
+        if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+            raise ConfigurationError("the token names no audience: give --audience")
+        options["audience"] = audiences
+        notes.append("audience taken from the token itself (give --audience to check it)")
+    return JWTAuth(**options)
+
+
+def _describe(principal: Principal) -> str:
+    parts = [f"subject {principal.subject}"]
+    if principal.organization:
+        parts.append(f"organization {principal.organization}")
+    if principal.client_id:
+        parts.append(f"client {principal.client_id}")
+    parts.append("machine" if principal.is_machine else "user")
+    parts.append("scopes " + (" ".join(sorted(principal.scopes)) or "(none)"))
+    return ", ".join(parts)
+
+
+def _read_token(args: argparse.Namespace, stdin: TextIO) -> str:
+    token: str = args.token if args.token not in (None, "-") else stdin.read()
+    token = token.strip()
+    if token.lower().startswith("bearer "):
+        token = token[7:].strip()
+    return token
+
+
+def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    token = _read_token(args, stdin)
+    decoded = _decode(token)
+    claims: dict[str, Any] | None = None
+    if isinstance(decoded, str):
+        out.write(f"Cannot decode: {decoded}\n")
+    else:
+        header, claims = decoded
+        out.write("Header\n" + _indent(json.dumps(header, indent=2, sort_keys=True)) + "\n")
+        out.write("Claims\n" + _indent(json.dumps(claims, indent=2, sort_keys=True)) + "\n")
+        out.write("Times\n" + "\n".join(_times(claims, time.time())) + "\n")
+    notes: list[str] = []
+    auth = _verifier(args, claims, notes)
+    out.write("Verdict\n")
+    if auth is None:
+        out.write(
+            "  not verified: give --issuer (or --domain, or --jwks-url) and --audience "
+            "to check it\n"
+        )
+        return EXIT_OK if claims is not None else EXIT_INVALID
+    try:
+        principal = auth.verify_sync(token)
+    except AuthError as error:
+        out.write(f"  invalid: {error.description}\n")
+        outcome = EXIT_INVALID
+    else:
+        out.write(f"  valid: {_describe(principal)}\n")
+        outcome = EXIT_OK
+    for note in notes:
+        out.write(f"  note: {note}\n")
+    return outcome
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastapi-isp-jwt",
+        description="Tools for services that verify iStreamPlanet platform access tokens.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser(
+        "dev-issuer",
+        help="serve a local stand-in for the Auth0 tenant (development only)",
+        description="Serve discovery, JWKS, a login page and a token endpoint on 127.0.0.1. "
+        "For development only.",
+    )
+    dev.add_argument("--port", type=int, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
+    dev.add_argument("--config", type=Path, help="a .json or .toml file with clients and users")
+    dev.add_argument("--key-file", type=Path, help="where the signing key is kept")
+    dev.add_argument(
+        "--audience", action="append", help="an API tokens may be issued for (repeatable)"
+    )
+    dev.add_argument("--token-lifetime", type=int, help="access token lifetime in seconds")
+    dev.add_argument("--client-id", help=f"the client's id (default {DEFAULT_CLIENT_ID})")
+    dev.add_argument("--client-secret", help="the client's secret (default: the pinned one)")
+    dev.add_argument("--client-scopes", help="space-delimited scopes of the client")
+    dev.add_argument("--username", help=f"the user's login (default {DEFAULT_USERNAME})")
+    dev.add_argument("--password", help="the user's password (default: the pinned one)")
+    dev.add_argument("--user-scopes", help="space-delimited scopes of the user")
+
+    mint = commands.add_parser(
+        "mint",
+        help="print a token signed with the dev issuer's key",
+        description="Sign a token with the dev issuer's key, as the dev issuer would.",
+    )
+    mint.add_argument("--port", type=int, default=DEFAULT_PORT, help="the dev issuer's port")
+    mint.add_argument("--issuer", help="issuer URL (default http://127.0.0.1:<port>/)")
+    mint.add_argument("--key-file", type=Path, help="the dev issuer's key file")
+    who = mint.add_mutually_exclusive_group()
+    who.add_argument("--subject", help="the user's sub (default: the dev user's)")
+    who.add_argument("--machine", action="store_true", help="a Client Credentials token")
+    mint.add_argument(
+        "--scope", action="append", default=[], help="space-delimited scopes (repeatable)"
+    )
+    target = mint.add_mutually_exclusive_group()
+    target.add_argument("--organization", default="acme", help="organization (default acme)")
+    target.add_argument("--audience", help=f"audience URI (default {DEFAULT_AUDIENCE})")
+    mint.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="azp of the token")
+    mint.add_argument("--expires-in", type=int, default=3600, help="lifetime in seconds")
+    mint.add_argument(
+        "--claim",
+        type=_claim,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra claim, VALUE read as JSON when it is JSON (repeatable)",
+    )
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="show a token's header, claims and times, and a verifier's verdict",
+        description="Decode a token and, given where to get keys, verify it as a service "
+        "would. Read the token from stdin with '-' to keep it out of shell history.",
+    )
+    inspect.add_argument("token", nargs="?", default="-", help="the token, or - for stdin")
+    source = inspect.add_mutually_exclusive_group()
+    source.add_argument("--issuer", help="the trusted issuer URL")
+    source.add_argument("--domain", help="the trusted tenant domain")
+    inspect.add_argument("--audience", action="append", help="an accepted audience")
+    inspect.add_argument("--jwks-url", help="where the keys are (default <issuer>.well-known)")
+    inspect.add_argument(
+        "--algorithm", action="append", help="an accepted algorithm (default RS256)"
+    )
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    """Run the command line; returns the exit status."""
+    out = out or sys.stdout
+    stdin = stdin or sys.stdin
+    args = build_parser().parse_args(argv)
+    commands: dict[str, Callable[[], int]] = {
+        "dev-issuer": lambda: _run_dev_issuer(args, out),
+        "mint": lambda: _mint(args, out),
+        "inspect": lambda: _inspect(args, out, stdin),
+    }
+    try:
+        return commands[args.command]()
+    except (ConfigurationError, ImportError) as error:
+        sys.stderr.write(f"fastapi-isp-jwt {args.command}: {error}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

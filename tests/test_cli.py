@@ -1,0 +1,308 @@
+"""The ``fastapi-isp-jwt`` command line: ``inspect``, ``mint`` and ``dev-issuer``."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from fastapi_isp_jwt import InvalidTokenError, JWTAuth
+from fastapi_isp_jwt.cli import human_duration, main
+from fastapi_isp_jwt.dev_issuer import DEFAULT_AUDIENCE, DevIssuerConfig, running
+from fastapi_isp_jwt.testing import ServedIssuer, TestIssuer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture(scope="module")
+def served(issuer: TestIssuer) -> Iterator[ServedIssuer]:
+    with issuer.serve() as served:
+        yield served
+
+
+def run(*argv: str, stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    status = main(list(argv), out=out, stdin=io.StringIO(stdin))
+    return status, out.getvalue()
+
+
+def verify_options(issuer: TestIssuer, served: ServedIssuer) -> list[str]:
+    return ["--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-url", served.jwks_url]
+
+
+def verifier_reason(served: ServedIssuer, token: str) -> str:
+    with pytest.raises(InvalidTokenError) as refused:
+        served.auth().verify_sync(token)
+    return refused.value.description
+
+
+# -- inspect ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(42, "42 s"), (23 * 60 + 10, "23 min"), (3599, "1 h"), (2 * 3600, "2 h"), (3 * 86400, "3 d")],
+)
+def test_durations_are_said_the_way_people_say_them(seconds: float, said: str) -> None:
+    assert human_duration(seconds) == said
+    assert human_duration(-seconds) == said
+
+
+def test_inspect_prints_header_and_claims_but_never_the_token(issuer: TestIssuer) -> None:
+    token = issuer.mint("auth0|ann", ["streams:read"])
+
+    status, out = run("inspect", token)
+
+    assert status == 0
+    assert f'"kid": "{issuer.signing_key.kid}"' in out
+    assert '"sub": "auth0|ann"' in out
+    assert token not in out
+    assert token.split(".")[2] not in out
+
+
+def test_inspect_says_how_long_until_expiry(issuer: TestIssuer) -> None:
+    _, out = run("inspect", issuer.mint(expires_in=23 * 60 + 20))
+
+    assert "(expires in 23 min)" in out
+
+
+def test_inspect_says_how_long_ago_a_token_expired(issuer: TestIssuer) -> None:
+    _, out = run("inspect", issuer.mint_expired(ago=2 * 3600))
+
+    assert "(expired 2 h ago)" in out
+
+
+def test_inspect_without_a_key_source_decodes_but_does_not_verify(issuer: TestIssuer) -> None:
+    status, out = run("inspect", issuer.mint())
+
+    assert status == 0
+    assert "not verified" in out
+
+
+def test_inspect_reads_the_token_from_stdin(issuer: TestIssuer) -> None:
+    _, out = run("inspect", "-", stdin=issuer.mint("auth0|from-stdin") + "\n")
+
+    assert '"sub": "auth0|from-stdin"' in out
+
+
+def test_inspect_of_something_that_is_no_jwt_says_it_cannot_decode() -> None:
+    status, out = run("inspect", "not-a-token")
+
+    assert status == 1
+    assert "Cannot decode: a JWS has 3 dot-separated parts, this has 1" in out
+
+
+def test_inspect_accepts_a_valid_token_and_names_the_caller(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    token = issuer.mint("auth0|ann", ["streams:read"])
+
+    status, out = run("inspect", token, *verify_options(issuer, served))
+
+    assert status == 0
+    assert "valid: subject auth0|ann, organization acme" in out
+    assert "scopes streams:read" in out
+
+
+def test_inspect_refuses_an_expired_token_with_the_verifier_reason(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    token = issuer.mint_expired(ago=7200)
+
+    status, out = run("inspect", token, *verify_options(issuer, served))
+
+    assert status == 1
+    assert f"invalid: {verifier_reason(served, token)}\n" in out
+
+
+def test_inspect_refuses_another_organization_with_the_verifier_reason(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    token = issuer.mint(organization="globex")
+
+    status, out = run("inspect", token, *verify_options(issuer, served))
+
+    assert status == 1
+    assert f"invalid: {verifier_reason(served, token)}\n" in out
+
+
+def test_inspect_refuses_a_token_signed_by_another_key_with_the_verifier_reason(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    token = TestIssuer(issuer.issuer).mint()
+
+    status, out = run("inspect", token, *verify_options(issuer, served))
+
+    assert status == 1
+    assert f"invalid: {verifier_reason(served, token)}\n" in out
+
+
+def test_inspect_with_only_a_jwks_url_takes_issuer_and_audience_from_the_token_and_says_so(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    status, out = run("inspect", issuer.mint(), "--jwks-url", served.jwks_url)
+
+    assert status == 0
+    assert "valid: subject" in out
+    assert "note: issuer taken from the token itself" in out
+    assert "note: audience taken from the token itself" in out
+
+
+def test_inspect_with_a_plain_http_issuer_off_this_machine_is_a_usage_error(
+    issuer: TestIssuer,
+) -> None:
+    status, _ = run(
+        "inspect", issuer.mint(), "--issuer", "http://issuer.example/", "--audience", "x"
+    )
+
+    assert status == 2
+
+
+# -- mint ---------------------------------------------------------------------------------------
+
+
+def test_minted_token_is_accepted_by_a_dev_issuer_sharing_the_key_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "dev-key.json"
+    with running(DevIssuerConfig(port=0, key_file=key_file)) as dev:
+        port = str(dev.config.port)
+        _, out = run("mint", "--port", port, "--key-file", str(key_file), "--scope", "streams:read")
+        auth = JWTAuth(issuer=dev.issuer, audience=DEFAULT_AUDIENCE)
+
+        principal = auth.verify_sync(out.strip())
+
+    assert principal.subject.startswith("auth0|")
+    assert principal.scopes == {"streams:read"}
+
+
+def test_mint_machine_token_has_the_client_credentials_shape(tmp_path: Path) -> None:
+    _, out = run("mint", "--machine", "--key-file", str(tmp_path / "k.json"))
+
+    claims = jwt.decode(out.strip(), options={"verify_signature": False})
+
+    assert claims["sub"] == "dev-client@clients"
+    assert claims["gty"] == "client-credentials"
+    assert claims["iss"] == "http://127.0.0.1:8765/"
+
+
+def test_mint_adds_extra_claims_read_as_json(tmp_path: Path) -> None:
+    _, out = run(
+        "mint",
+        "--key-file",
+        str(tmp_path / "k.json"),
+        "--claim",
+        "tier=gold",
+        "--claim",
+        "seats=3",
+        "--organization",
+        "globex",
+    )
+
+    claims = jwt.decode(out.strip(), options={"verify_signature": False})
+
+    assert claims["tier"] == "gold"
+    assert claims["seats"] == 3
+    assert claims["aud"][0] == "https://platform.dtc.istreamplanet.net/globex"
+
+
+# -- dev-issuer ----------------------------------------------------------------------------------
+
+
+def start_dev_issuer(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], str, str]:
+    """Start the command; return it, its issuer URL and its startup banner."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(  # noqa: S603 - a fixed command line, this interpreter
+        [sys.executable, "-m", "fastapi_isp_jwt.cli", "dev-issuer", "--port", "0", *flags],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner = ""
+    for line in process.stdout:
+        banner += line
+        if line.strip().startswith("key file"):
+            break
+    match = re.search(r"issuer\s+(http://127\.0\.0\.1:\d+/)", banner)
+    assert match is not None, banner
+    return process, match.group(1), banner
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(timeout=30)
+
+
+def test_dev_issuer_command_serves_until_interrupted(tmp_path: Path) -> None:
+    process, issuer, _ = start_dev_issuer(tmp_path)
+    try:
+        meta = httpx.get(issuer + ".well-known/openid-configuration").json()
+    finally:
+        status = stop(process)
+
+    assert meta["issuer"] == issuer
+    assert status == 0
+
+
+def test_dev_issuer_command_says_development_only_and_keeps_its_key_in_the_cache_dir(
+    tmp_path: Path,
+) -> None:
+    process, _, banner = start_dev_issuer(tmp_path)
+    stop(process)
+
+    assert "FOR DEVELOPMENT ONLY" in banner
+    assert (tmp_path / "cache" / "fastapi-isp-jwt" / "dev-issuer-key.json").exists()
+
+
+def test_dev_issuer_command_takes_the_client_secret_from_a_flag(tmp_path: Path) -> None:
+    process, issuer, _ = start_dev_issuer(tmp_path, "--client-secret", "flag-secret")
+    try:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": "dev-client",
+            "client_secret": "flag-secret",
+            "audience": DEFAULT_AUDIENCE,
+        }
+        response = httpx.post(issuer + "oauth/token", data=form)
+    finally:
+        stop(process)
+
+    assert response.status_code == 200
+
+
+def test_dev_issuer_without_uvicorn_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+
+    status = main(["dev-issuer", "--port", "0", "--key-file", str(tmp_path / "k.json")])
+
+    assert status == 2
+    assert "pip install 'fastapi-isp-jwt[dev-issuer]'" in capsys.readouterr().err
+
+
+def test_dev_issuer_refuses_account_flags_next_to_a_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "issuer.json"
+    config.write_text("{}")
+
+    status = main(["dev-issuer", "--config", str(config), "--client-secret", "x"])
+
+    assert status == 2
+    assert "define clients and users in the file" in capsys.readouterr().err
