@@ -349,7 +349,7 @@ async def test_fifty_concurrent_async_requests_make_one_token_request(
     async with anyio.create_task_group() as group:
         for _ in range(50):
             group.start_soon(call)
-        await anyio.to_thread.run_sync(server.token_request_arrived.wait)
+        await anyio.to_thread.run_sync(server.wait_for_token_request)
         server.release_tokens()
 
     assert statuses == [200] * 50
@@ -368,7 +368,7 @@ def test_twenty_threads_make_one_token_request(server: TokenServer, client: http
     threads = [threading.Thread(target=call) for _ in range(20)]
     for thread in threads:
         thread.start()
-    server.token_request_arrived.wait()
+    server.wait_for_token_request()
     server.release_tokens()
     for thread in threads:
         thread.join()
@@ -394,7 +394,7 @@ async def test_tasks_queued_behind_a_failed_token_request_share_its_error(
     async with anyio.create_task_group() as group:
         for _ in range(10):
             group.start_soon(call)
-        await anyio.to_thread.run_sync(server.token_request_arrived.wait)
+        await anyio.to_thread.run_sync(server.wait_for_token_request)
         server.release_tokens()
 
     assert errors == ["invalid_client"] * 10
@@ -518,6 +518,59 @@ def test_timeouts_from_a_custom_transport_are_retried(clock: FakeClock) -> None:
     with pytest.raises(TokenRequestError, match="ReadTimeout"):
         auth.get_token()
     assert len(attempts) == 3
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """A caller's transport: answers with a token and remembers whether it was closed."""
+
+    closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"access_token": "abc", "token_type": "Bearer", "expires_in": 60}
+        )
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class RecordingAsyncTransport(httpx.AsyncBaseTransport):
+    closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"access_token": "abc", "token_type": "Bearer", "expires_in": 60}
+        )
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def test_a_transport_passed_in_is_used_but_never_closed() -> None:
+    transport = RecordingTransport()
+    auth = ClientCredentials(
+        token_url="https://tenant.example/oauth/token",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+        transport=transport,
+    )
+    assert auth.get_token() == "abc"
+    assert not transport.closed
+
+
+@pytest.mark.anyio
+async def test_an_async_transport_passed_in_is_used_but_never_closed() -> None:
+    transport = RecordingAsyncTransport()
+    auth = ClientCredentials(
+        token_url="https://tenant.example/oauth/token",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+        async_transport=transport,
+    )
+    assert await auth.aget_token() == "abc"
+    assert not transport.closed
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,11 @@ class TokenServer:
         with self._lock:
             self._script.extend(replies)
 
+    def wait_for_token_request(self) -> None:
+        """Block until a token request has arrived (it may be held at the gate)."""
+        if not self.token_request_arrived.wait(_GATE_LIMIT):
+            raise TimeoutError("no token request arrived")
+
     def hold_tokens(self) -> None:
         """Make token requests wait (after being counted) until :meth:`release_tokens`."""
         self._gate.clear()
