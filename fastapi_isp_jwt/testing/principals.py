@@ -5,13 +5,41 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from fastapi_isp_jwt import PLATFORM_AUDIENCE_PREFIX, Principal
 
 __all__ = ["make_principal"]
 
 P = TypeVar("P", bound=Principal)
+
+
+@overload
+def make_principal(
+    subject: str = ...,
+    scopes: Iterable[str] = ...,
+    *,
+    organization: str | None = ...,
+    client_id: str = ...,
+    machine: bool = ...,
+    expires_in: float = ...,
+    principal_class: None = None,
+    **claims: Any,
+) -> Principal: ...
+
+
+@overload
+def make_principal(
+    subject: str = ...,
+    scopes: Iterable[str] = ...,
+    *,
+    organization: str | None = ...,
+    client_id: str = ...,
+    machine: bool = ...,
+    expires_in: float = ...,
+    principal_class: type[P],
+    **claims: Any,
+) -> P: ...
 
 
 def make_principal(
@@ -22,9 +50,9 @@ def make_principal(
     client_id: str = "test-client",
     machine: bool = False,
     expires_in: float = 3600,
-    principal_class: type[P] = Principal,  # type: ignore[assignment]
+    principal_class: type[Principal] | None = None,
     **claims: Any,
-) -> P:
+) -> Principal:
     """A principal as a token from the tenant would give it.
 
     ``machine=True`` makes a Client Credentials caller (``sub`` ``<client_id>@clients``).
@@ -57,4 +85,4 @@ def make_principal(
         "expires_at": datetime.fromtimestamp(payload["exp"], tz=timezone.utc),
         "claims": payload,
     }
-    return principal_class.model_validate({**payload, **fields})
+    return (principal_class or Principal).model_validate({**payload, **fields})
