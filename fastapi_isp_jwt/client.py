@@ -567,11 +567,11 @@ def _retry_after(response: httpx.Response) -> float | None:
     raw = response.headers.get("Retry-After", "").strip()
     if not raw:
         return None
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():
         return float(raw)
     try:
         when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
@@ -580,11 +580,15 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _seconds(value: object) -> float | None:
     # Some token endpoints send expires_in as a numeric string; accept that, nothing looser.
-    if isinstance(value, bool):
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        number = float(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            return None
+    else:
         return None
-    if not isinstance(value, int | float) and not (isinstance(value, str) and value.isdigit()):
-        return None
-    number = float(value)
     return number if math.isfinite(number) else None
 
 

@@ -446,6 +446,17 @@ def test_retry_after_as_an_http_date_is_honoured(
     assert clock.sleeps == [0.0]
 
 
+@pytest.mark.parametrize("unreadable", ["soon", "\u00b2", "-5", "Fri, 99 Foo 2024"])
+def test_unreadable_retry_after_falls_back_to_the_backoff(
+    server: TokenServer, clock: FakeClock, unreadable: str
+) -> None:
+    auth = credentials(server, clock, backoff=1)
+    server.script(throttled(retry_after=unreadable))
+    auth.get_token()
+    assert len(clock.sleeps) == 1
+    assert 0.5 <= clock.sleeps[0] <= 1
+
+
 def test_retry_after_longer_than_max_backoff_ends_the_retries(
     server: TokenServer, clock: FakeClock
 ) -> None:
@@ -622,6 +633,8 @@ def test_audience_the_application_may_not_use_is_access_denied(
         ({"access_token": "abc", "token_type": "Bearer", "expires_in": 0}, "expires_in"),
         ({"access_token": "abc", "token_type": "Bearer", "expires_in": True}, "expires_in"),
         ({"access_token": "abc", "token_type": "Bearer", "expires_in": "soon"}, "expires_in"),
+        ({"access_token": "abc", "token_type": "Bearer", "expires_in": "\u00b2"}, "expires_in"),
+        ({"access_token": "abc", "token_type": "Bearer", "expires_in": 10**400}, "expires_in"),
     ],
 )
 def test_unusable_token_responses_are_refused_before_any_api_call(
