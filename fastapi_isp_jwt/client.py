@@ -557,7 +557,7 @@ def _replayable(request: httpx.Request) -> bool:
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
         payload = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
     return payload if isinstance(payload, dict) else None
 

@@ -624,6 +624,7 @@ def test_audience_the_application_may_not_use_is_access_denied(
     [
         ("not json", "not a JSON object"),
         (["a list"], "not a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "not a JSON object"),
         ({"token_type": "Bearer", "expires_in": 60}, "access_token"),
         ({"access_token": "a b", "token_type": "Bearer", "expires_in": 60}, "access_token"),
         ({"access_token": "abc\r\nX: y", "token_type": "Bearer", "expires_in": 60}, "access_token"),
