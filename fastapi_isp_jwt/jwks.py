@@ -481,7 +481,7 @@ class JWKSCache:
         )
         if self._failures:
             logger.info(
-                "JWKS %s: fetched again after %d failed attempts", self.source, self._failures
+                "JWKS %s: fetched again after %d failed attempt(s)", self.source, self._failures
             )
         self._failures = 0
         self._next_attempt_at = -math.inf

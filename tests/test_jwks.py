@@ -607,4 +607,4 @@ async def test_a_failure_streak_warns_once_and_recovery_is_logged(
 
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "fetched again after 4 failed attempts" in caplog.text
+    assert "fetched again after 4 failed attempt(s)" in caplog.text

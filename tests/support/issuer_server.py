@@ -198,18 +198,29 @@ def trickle(interval: float) -> Stream:
 class StreamingIssuerServer(IssuerServer):
     """An :class:`IssuerServer` that can also answer the JWKS with a :class:`Stream`.
 
-    ``streamed_bytes`` is how much of the last stream was written before the client left.
+    ``streamed_bytes`` is how much of the last stream was written before the client left,
+    and ``stream_ended`` is set once the server has stopped writing it.
     """
 
     def __init__(self, jwks: Callable[[], dict[str, Any]] | None = None) -> None:
         self.stream: Stream | None = None
         self.streamed_bytes = 0
+        self.stream_ended = threading.Event()
         super().__init__(jwks)
+        self._httpd.handle_error = self._handle_error  # type: ignore[method-assign]
+
+    def _handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up mid-stream are the point here, not news worth a traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            ThreadingHTTPServer.handle_error(self._httpd, request, client_address)  # type: ignore[arg-type]
 
     def reset(self) -> None:
         super().reset()
         self.stream = None
         self.streamed_bytes = 0
+        self.stream_ended = threading.Event()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -224,6 +235,7 @@ class StreamingIssuerServer(IssuerServer):
                 with server._lock:
                     server.jwks_requests += 1
                     server.streamed_bytes = 0
+                    ended = server.stream_ended
                 self.close_connection = True
                 try:
                     self.send_response(200)
@@ -239,5 +251,7 @@ class StreamingIssuerServer(IssuerServer):
                             time.sleep(stream.interval)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client stopped reading: what the stream is there to prove
+                finally:
+                    ended.set()
 
         return StreamingHandler
