@@ -6,6 +6,7 @@ import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -306,3 +307,60 @@ def test_dev_issuer_refuses_account_flags_next_to_a_config_file(
 
     assert status == 2
     assert "define clients and users in the file" in capsys.readouterr().err
+
+
+# -- make demo ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_demo_prints_a_working_curl_and_stops_both_servers_on_ctrl_c(tmp_path: Path) -> None:
+    issuer_port, app_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+    }
+    demo = subprocess.Popen(  # noqa: S603 - a fixed command line, this interpreter
+        [
+            sys.executable,
+            str(REPO / "examples" / "demo.py"),
+            "--issuer-port",
+            str(issuer_port),
+            "--app-port",
+            str(app_port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    printed = ""
+    for line in demo.stdout:
+        printed += line
+        if "Ctrl-C" in line:
+            break
+    try:
+        curl = re.search(r'curl -H "Authorization: Bearer ([^"]+)" (\S+)', printed)
+        assert curl is not None, printed
+        token, url = curl.groups()
+        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+    finally:
+        demo.send_signal(signal.SIGINT)
+        status = demo.wait(timeout=60)
+
+    assert f"http://127.0.0.1:{app_port}/docs" in printed
+    assert "dev@example.com / password dev" in printed
+    assert response.status_code == 200
+    assert status == 0
+    for port in (issuer_port, app_port):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/")
