@@ -1,0 +1,204 @@
+"""The FastAPI apps measured end to end: one route, one way to guard it, the same issuer for all.
+
+Every app answers ``GET /streams`` with the caller's subject. All of them trust the
+tenant ``https://istreamplanet.auth0.com/`` and get its keys from the local issuer server
+on 127.0.0.1; how each library is pointed there is written next to it (and in
+docs/performance.md). Nothing here reaches beyond the loopback interface: a URL of any
+other host is refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from fastapi import Depends, FastAPI, HTTPException, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwks_server import LocalIssuerServer
+
+from fastapi_isp_jwt import JWTAuth, Principal
+
+DOMAIN = "istreamplanet.auth0.com"
+ISSUER = f"https://{DOMAIN}/"
+ORGANIZATION = "acme"
+AUDIENCE = f"https://platform.dtc.istreamplanet.net/{ORGANIZATION}"
+ROUTE = "/streams"
+
+PEER_NAMES = ("fastapi-auth0", "fastapi-cloudauth", "auth0-fastapi-api")
+
+
+@dataclass
+class Contender:
+    """A guarded app, and whether it must be sent tokens it has never seen."""
+
+    name: str
+    app: FastAPI
+    caches_tokens: bool = False
+
+
+def no_auth_app() -> FastAPI:
+    """The same route with no guard at all: the cost of FastAPI and the transport."""
+    app = FastAPI()
+
+    @app.get(ROUTE)
+    async def streams() -> dict[str, str]:
+        return {"subject": "anonymous"}
+
+    return app
+
+
+def pyjwt_app(jwks_url: str) -> FastAPI:
+    """What a service writes by hand with PyJWT: ``HTTPBearer``, ``PyJWKClient``, ``jwt.decode``."""
+    app = FastAPI()
+    keys = jwt.PyJWKClient(jwks_url)
+    bearer = HTTPBearer()
+
+    async def claims_of(
+        credentials: HTTPAuthorizationCredentials = Depends(bearer),
+    ) -> dict[str, Any]:
+        token = credentials.credentials
+        try:
+            key = keys.get_signing_key_from_jwt(token)
+            claims: dict[str, Any] = jwt.decode(
+                token, key.key, algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER
+            )
+        except jwt.PyJWTError:
+            raise HTTPException(
+                401, "Invalid token", headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+        return claims
+
+    @app.get(ROUTE)
+    async def streams(claims: dict[str, Any] = Depends(claims_of)) -> dict[str, str]:
+        return {"subject": str(claims["sub"])}
+
+    return app
+
+
+def isp_jwt_auth(server: LocalIssuerServer, **options: Any) -> JWTAuth:
+    """This library as a service configures it, with ``jwks_url`` on the local server."""
+    return JWTAuth(domain=DOMAIN, audience=AUDIENCE, jwks_url=server.jwks_url, **options)
+
+
+def isp_jwt_app(auth: JWTAuth) -> FastAPI:
+    app = FastAPI()
+
+    @app.get(ROUTE)
+    async def streams(principal: Principal = Depends(auth)) -> dict[str, str]:
+        return {"subject": principal.subject}
+
+    return app
+
+
+# -- the peer libraries ------------------------------------------------------------------
+
+
+class _TenantOverLoopback(urllib.request.BaseHandler):
+    """A urllib handler that answers the tenant's https URLs from the local server."""
+
+    handler_order = 100  # ahead of the default HTTPS handler
+
+    def __init__(self, server: LocalIssuerServer) -> None:
+        self._server = server
+        self._plain = urllib.request.build_opener()
+
+    def https_open(self, request: urllib.request.Request) -> Any:
+        if not request.full_url.startswith(ISSUER):
+            raise urllib.error.URLError("only the imitated tenant is reachable here")
+        return self._plain.open(self._server.local_url(request.full_url), timeout=5)
+
+
+@contextmanager
+def _urllib_tenant_on(server: LocalIssuerServer) -> Iterator[None]:
+    urllib.request.install_opener(urllib.request.build_opener(_TenantOverLoopback(server)))
+    try:
+        yield
+    finally:
+        urllib.request.install_opener(urllib.request.build_opener())
+
+
+def _fastapi_auth0(server: LocalIssuerServer, client: httpx.AsyncClient) -> FastAPI:
+    # fastapi-auth0 downloads https://<domain>/.well-known/jwks.json with urllib when it is
+    # constructed, and has no option for another URL: urllib's own opener hook serves it.
+    from fastapi_auth0.auth import Auth0, Auth0User
+
+    with _urllib_tenant_on(server):
+        auth = Auth0(domain=DOMAIN, api_audience=AUDIENCE)
+    app = FastAPI()
+
+    @app.get(ROUTE)
+    async def streams(user: Auth0User = Security(auth.get_user)) -> dict[str, str]:
+        return {"subject": user.id}
+
+    return app
+
+
+def _fastapi_cloudauth(server: LocalIssuerServer, client: httpx.AsyncClient) -> FastAPI:
+    # fastapi_cloudauth.Auth0 builds its JWKS URL from the domain. The same guard is built
+    # from the library's public parts instead, with exactly what Auth0.__init__ passes:
+    # its Auth0 JWKS class (here given the local URL), the audience, the issuer, the
+    # "permissions" scope key and the Auth0 extra verifier.
+    from fastapi_cloudauth.auth0 import JWKS, Auth0ExtraVerifier
+    from fastapi_cloudauth.base import ScopedAuth
+
+    auth = ScopedAuth(
+        JWKS(url=server.jwks_url),
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        scope_key="permissions",
+        extra=Auth0ExtraVerifier(),
+    )
+    app = FastAPI()
+
+    @app.get(ROUTE)
+    async def streams(claims: dict[str, Any] = Depends(auth)) -> dict[str, str]:
+        return {"subject": str(claims["sub"])}
+
+    return app
+
+
+def _auth0_fastapi_api(server: LocalIssuerServer, client: httpx.AsyncClient) -> FastAPI:
+    # auth0-fastapi-api takes a documented ``custom_fetch``: the discovery document and
+    # the JWKS it names are fetched from the local server through an httpx client.
+    # authlib, which it uses, turns its own deprecation warnings on at import; they are
+    # about authlib's future, not this measurement, so they are turned off again.
+    importlib.import_module("authlib.deprecate")
+    warnings.simplefilter("ignore", DeprecationWarning)
+    # Imported by name: its module (fastapi_plugin) ships no type information.
+    auth0_fastapi_api = importlib.import_module("fastapi_plugin")
+
+    async def fetch(url: str) -> httpx.Response:
+        return await client.get(server.local_url(url))
+
+    auth = auth0_fastapi_api.Auth0FastAPI(domain=DOMAIN, audience=AUDIENCE, custom_fetch=fetch)
+    require_auth = auth.require_auth()
+    app = FastAPI()
+
+    @app.get(ROUTE)
+    async def streams(claims: dict[str, Any] = Depends(require_auth)) -> dict[str, str]:
+        return {"subject": str(claims["sub"])}
+
+    return app
+
+
+_PEER_BUILDERS: dict[str, Callable[[LocalIssuerServer, httpx.AsyncClient], FastAPI]] = {
+    "fastapi-auth0": _fastapi_auth0,
+    "fastapi-cloudauth": _fastapi_cloudauth,
+    "auth0-fastapi-api": _auth0_fastapi_api,
+}
+
+
+def peer_app(name: str, server: LocalIssuerServer, client: httpx.AsyncClient) -> FastAPI:
+    """The app guarded by the peer library ``name``; ImportError when it is not installed."""
+    with warnings.catch_warnings():
+        # Their imports warn about their own dependencies (pydantic v1 names, authlib.jose).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _PEER_BUILDERS[name](server, client)
