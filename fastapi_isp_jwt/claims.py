@@ -15,6 +15,12 @@ from fastapi_isp_jwt.errors import InvalidTokenError
 __all__ = ["ClaimRules", "check_claims"]
 
 
+# NumericDates outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z are not dates an
+# issuer means, and cannot all be represented as a datetime.
+_EARLIEST_DATE = 0
+_LATEST_DATE = 253402300799
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimRules:
     """The claim policy of one verifier, fixed at configuration time."""
@@ -32,8 +38,14 @@ def _numeric_date(payload: dict[str, Any], name: str) -> float | None:
             raise InvalidTokenError(f"The token {name} claim is not a number")
         return None
     # bool is an int subclass: `true` is not a date.
-    if (type(value) is not int and type(value) is not float) or not math.isfinite(value):
+    if (type(value) is not int and type(value) is not float) or (
+        type(value) is float and not math.isfinite(value)
+    ):
         raise InvalidTokenError(f"The token {name} claim is not a number")
+    # Compared as numbers, never converted first: an int like 10**400 does not fit a
+    # float, and a date past year 9999 does not fit a datetime for the Principal.
+    if not _EARLIEST_DATE <= value <= _LATEST_DATE:
+        raise InvalidTokenError(f"The token {name} claim is out of range")
     return value
 
 
