@@ -13,6 +13,7 @@ async def list_streams(principal: Principal = Depends(require_token)): ...
 
 from fastapi_isp_jwt.algorithms import ALGORITHMS
 from fastapi_isp_jwt.audience import ORGANIZATION_PLACEHOLDER, PLATFORM_AUDIENCE_PREFIX
+from fastapi_isp_jwt.client import ClientCredentials
 from fastapi_isp_jwt.config import DEFAULT_LEEWAY
 from fastapi_isp_jwt.errors import (
     AuthError,
@@ -37,6 +38,7 @@ __all__ = [
     "ORGANIZATION_PLACEHOLDER",
     "PLATFORM_AUDIENCE_PREFIX",
     "AuthError",
+    "ClientCredentials",
     "ConfigurationError",
     "ISPJWTError",
     "InsufficientScopeError",
