@@ -29,6 +29,7 @@ ACME = "https://platform.dtc.istreamplanet.net/acme"
 RFC6750_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 _CHALLENGE = re.compile(
     r'Bearer realm="[^"]*", error="(?P<error>[a-z_]+)", error_description="(?P<description>[^"]*)"'
+    r'(, scope="[^"]*")?'
 )
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
