@@ -26,6 +26,7 @@ def bearer(token: str) -> dict[str, str]:
 # -- 1. real tokens from a test issuer ---------------------------------------------------------
 
 
+# --8<-- [start:real-tokens]
 @pytest.fixture
 def client(isp_auth: JWTAuth) -> Iterator[TestClient]:
     app.dependency_overrides[require_token] = isp_auth
@@ -42,6 +43,9 @@ def test_a_token_with_the_read_scope_lists_channels(
 
     assert response.status_code == 200
     assert "news" in response.json()
+
+
+# --8<-- [end:real-tokens]
 
 
 def test_a_token_without_the_write_scope_cannot_create_a_channel(
@@ -74,6 +78,7 @@ def test_a_request_without_a_token_is_refused(client: TestClient) -> None:
 # -- 2. a stand-in principal, scopes still checked ----------------------------------------------
 
 
+# --8<-- [start:stand-in]
 def test_a_writer_creates_a_channel() -> None:
     writer = make_principal("auth0|ann", ["channels:write"])
 
@@ -91,3 +96,6 @@ def test_a_reader_still_cannot_create_a_channel() -> None:
         response = TestClient(app).post("/channels/movies")
 
     assert response.status_code == 403
+
+
+# --8<-- [end:stand-in]
