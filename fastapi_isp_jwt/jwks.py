@@ -195,8 +195,8 @@ class JWKSCache:
         """The key ``kid`` names if it may be trusted right now, else ``None``; never waits.
 
         Trusted means: in a key set that has not expired, or, while the issuer is failing,
-        one not older than ``max_stale``. Like a lookup, it starts a background refresh
-        when the key set is about to expire.
+        one not older than ``max_stale``. Like a lookup, it starts a background fetch when
+        the key set is about to expire, or when a retry is due during an outage.
         """
         now = self._clock()
         key = self._fresh_key(kid, now)
@@ -206,6 +206,8 @@ class JWKSCache:
         if snapshot is None or now < snapshot.expires_at:
             return None
         if self._failures and now - snapshot.fetched_at <= self._max_stale:
+            if now >= self._next_attempt_at:
+                self._fetch_in_background()  # the outage may be over
             return snapshot.keys.find(kid)
         return None
 

@@ -333,6 +333,24 @@ async def test_cached_key_is_none_once_the_ttl_has_passed(
     assert cache.cached_key(issuer.signing_key.kid) is None
 
 
+def test_cached_key_during_an_outage_starts_the_due_retry(
+    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, clock: ManualClock
+) -> None:
+    old_kid = issuer.signing_key.kid
+    stale = cache.get_key_sync(old_kid)
+    server.fault = server_error()
+    clock.advance(TTL)
+    cache.get_key_sync(old_kid)  # one failed fetch: the outage has begun
+    new_kid = issuer.rotate().kid
+    server.reset()
+    server.serve(issuer.jwks)
+    clock.advance(1)  # the first retry is due
+
+    assert cache.cached_key(old_kid) is stale
+
+    wait_until(lambda: cache.cached_key(new_kid) is not None)
+
+
 # -- event loops and threads ---------------------------------------------------------------
 
 
