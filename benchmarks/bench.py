@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import base64
 import cProfile
+import importlib.util
 import itertools
 import json
 import os
@@ -87,10 +88,10 @@ class Plan:
 
 
 FULL = Plan(
-    rounds=21,
+    rounds=31,
     warmup_rounds=2,
-    micro_batch=400,
-    request_batch=150,
+    micro_batch=500,
+    request_batch=200,
     concurrent_requests=1000,
     rss_tokens=100_000,
     peers=True,
@@ -313,6 +314,8 @@ class Results:
     cold_fetches: int | None = None
     cold_statuses: dict[int, int] = field(default_factory=dict)
     memory: rss_probe.MemoryReport | None = None
+    load_before: float | None = None
+    load_after: float | None = None
 
     def median(self, key: str) -> float | None:
         for case in [*self.micro, *self.route_cases.values()]:
@@ -364,7 +367,8 @@ def render(results: Results, plan: Plan, elapsed: float) -> str:
         f"fastapi-isp-jwt benchmark: {environment()}",
         f"{plan.rounds} interleaved rounds after {plan.warmup_rounds} warm-up; "
         f"batches of {plan.micro_batch} calls / {plan.request_batch} requests; "
-        "medians of per-round means.",
+        "medians of per-round means." + _load_note(results.load_before, results.load_after),
+        *transport_notes(),
         "",
         "| verification (one call) | median µs | interquartile µs | / `jwt.decode` |",
         "|---|---:|---:|---:|",
@@ -423,6 +427,33 @@ def _version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def _load_note(before: float | None, after: float | None) -> str:
+    if before is None or after is None:
+        return ""
+    # Other work on the machine slows every case; the load says how quiet the run was.
+    return f" Load average (1 min) {before:.2f} before, {after:.2f} after."
+
+
+def transport_notes() -> list[str]:
+    """Warnings about the environment that would skew the end-to-end rows."""
+    if importlib.util.find_spec("sniffio") is None:
+        # httpx's ASGITransport imports sniffio on every request to detect trio; without
+        # it the failed import is retried each time (about 40 µs on a 2-core machine).
+        return [
+            "NOTE: sniffio is not installed, so httpx.ASGITransport retries a failing import "
+            "on every request: each end-to-end row is slower by the same amount, and ratios "
+            "against 'no auth' look better than they are. `pip install sniffio` to avoid it."
+        ]
+    return []
 
 
 def environment(packages: Sequence[str] = ("cryptography", "PyJWT", "fastapi", "httpx")) -> str:
@@ -513,7 +544,7 @@ async def build_routes(
 
 
 async def measure(plan: Plan, tokens: list[str], issuer: TestIssuer) -> Results:
-    results = Results()
+    results = Results(load_before=_load_average())
     pool = TokenPool(tokens[: plan.shared_pool])
     fresh = FreshTokens(tokens[plan.shared_pool :])
     cold_tokens = fresh.take(plan.concurrent_requests)
@@ -555,7 +586,12 @@ async def measure(plan: Plan, tokens: list[str], issuer: TestIssuer) -> Results:
                         await route.client.aclose()
                 for owned_auth in owned:
                     await owned_auth.aclose()
+    results.load_after = _load_average()
     return results
+
+
+def _phase(started: float, name: str) -> None:
+    print(f"[{time.perf_counter() - started:5.1f} s] {name}", file=sys.stderr, flush=True)
 
 
 def _progress(done: int, total: int) -> None:
@@ -624,7 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few iterations, no peers, no chart")
     parser.add_argument("--no-peers", action="store_true", help="skip the peer libraries")
     parser.add_argument("--no-chart", action="store_true", help="do not draw the chart")
-    parser.add_argument("--rounds", type=int, help="recorded rounds (default: 21, quick: 3)")
+    parser.add_argument("--rounds", type=int, help="recorded rounds (default: 31, quick: 3)")
     parser.add_argument("--json", type=Path, help="also write the medians to this file")
     parser.add_argument(
         "--profile",
@@ -655,10 +691,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.perf_counter()
     issuer = TestIssuer(ISSUER, organization=ORGANIZATION)
-    print("minting tokens...", file=sys.stderr, flush=True)
+    _phase(started, "minting tokens")
     tokens = mint_distinct(issuer, plan.shared_pool + plan.fresh_tokens_needed)
+    _phase(started, "measuring")
     results = asyncio.run(measure(plan, tokens, issuer))
-    print("measuring memory in a fresh process...", file=sys.stderr, flush=True)
+    _phase(started, "measuring memory in a fresh process")
     results.memory = memory_in_child(plan.rss_tokens)
     if plan.chart is not None:
         chart(results, plan.chart)
