@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
 import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastapi_isp_jwt import ConfigurationError, JWTAuth
 from fastapi_isp_jwt.dev_issuer import (
@@ -62,6 +65,15 @@ def dev_issuer() -> Iterator[RunningDevIssuer]:
 @pytest.fixture
 def http(dev_issuer: RunningDevIssuer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=dev_issuer.issuer) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def in_process(dev_issuer: RunningDevIssuer) -> Iterator[TestClient]:
+    """The served app itself, called in process: property tests make hundreds of requests."""
+    with TestClient(
+        dev_issuer.app, base_url=dev_issuer.issuer, raise_server_exceptions=False
+    ) as client:
         yield client
 
 
@@ -406,6 +418,127 @@ def test_secret_sent_both_in_basic_and_in_the_body_is_invalid_request(
 
 def test_token_endpoint_refuses_get_with_405(http: httpx.Client) -> None:
     assert http.get("/oauth/token").status_code == 405
+
+
+def test_deeply_nested_json_body_is_invalid_request(http: httpx.Client) -> None:
+    response = http.post(
+        "/oauth/token", content=b"[" * 10_000, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert oauth_error(response) == "invalid_request"
+
+
+TOKEN_PARAMETERS = st.sampled_from(
+    [
+        "grant_type",
+        "client_id",
+        "client_secret",
+        "audience",
+        "scope",
+        "code",
+        "code_verifier",
+        "redirect_uri",
+        "x",
+    ]
+)
+PARAMETER_VALUES = st.one_of(
+    st.sampled_from(
+        ["client_credentials", "authorization_code", "dev-client", "dev-secret", DEFAULT_AUDIENCE]
+    ),
+    st.text(max_size=60),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(TOKEN_PARAMETERS, PARAMETER_VALUES), max_size=8))
+def test_token_endpoint_never_fails_with_a_server_error(
+    in_process: TestClient, dev_issuer: RunningDevIssuer, form: list[tuple[str, str]]
+) -> None:
+    response = in_process.post(
+        "/oauth/token",
+        content=urlencode(form),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code < 500
+    if response.status_code == 200:
+        assert claims_of(response.json()["access_token"])["iss"] == dev_issuer.issuer
+
+
+AUTHORIZE_PARAMETERS = st.sampled_from(
+    [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "state",
+        "audience",
+        "scope",
+        "code_challenge",
+        "code_challenge_method",
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(AUTHORIZE_PARAMETERS, st.text(max_size=60)), max_size=8))
+def test_authorize_never_fails_with_a_server_error(
+    in_process: TestClient, params: list[tuple[str, str]]
+) -> None:
+    response = in_process.get("/authorize?" + urlencode(params))
+
+    assert response.status_code < 500
+
+
+# -- browsers on this machine (Swagger UI) ------------------------------------------------
+
+
+def test_browser_page_on_this_machine_may_call_the_token_endpoint(http: httpx.Client) -> None:
+    origin = "http://127.0.0.1:8000"
+
+    preflight = http.options(
+        "/oauth/token",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-requested-with",
+        },
+    )
+
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+
+
+def test_token_answer_is_readable_by_a_page_on_this_machine(http: httpx.Client) -> None:
+    response = http.post(
+        "/oauth/token",
+        data=machine_token_request(),
+        headers={"Origin": "http://localhost:8000"},
+    )
+
+    assert response.headers["access-control-allow-origin"] == "http://localhost:8000"
+
+
+def test_token_answer_is_not_readable_by_a_page_elsewhere(http: httpx.Client) -> None:
+    response = http.post(
+        "/oauth/token",
+        data=machine_token_request(),
+        headers={"Origin": "https://attacker.example"},
+    )
+
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_origin_of_a_registered_redirect_uri_may_call_the_token_endpoint(
+    http: httpx.Client,
+) -> None:
+    response = http.post(
+        "/oauth/token",
+        data=machine_token_request(),
+        headers={"Origin": "https://app.example"},
+    )
+
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
 
 
 # -- the login page ----------------------------------------------------------------------
@@ -784,6 +917,11 @@ def test_config_file_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="prot"):
         load_config(path)
+
+
+def test_client_with_a_malformed_redirect_uri_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="redirect_uris"):
+        DevClient("app", "secret", (), ("http://127.0.0.1:99999/callback",))
 
 
 def test_two_clients_with_one_client_id_are_refused() -> None:

@@ -7,10 +7,11 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.middleware.cors import CORSMiddleware
 
 from fastapi_isp_jwt.dev_issuer.authority import (
     OPENID_SCOPES,
@@ -32,6 +33,8 @@ logger = logging.getLogger("fastapi_isp_jwt.dev_issuer")
 MAX_BODY_BYTES = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 _FORM = "application/x-www-form-urlencoded"
+# Browser apps on this machine (Swagger UI on any port) exchange codes from their own page.
+_LOOPBACK_ORIGIN = r"http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?"
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -60,6 +63,14 @@ def create_app(
         redoc_url=None,
     )
     app.state.authority = authority
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=_registered_origins(config),
+        allow_origin_regex=_LOOPBACK_ORIGIN,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Accept", "Authorization", "Content-Type", "X-Requested-With"],
+        max_age=600,
+    )
     logger.warning("dev issuer at %s: for development only", config.issuer)
 
     @app.exception_handler(OAuthError)
@@ -135,6 +146,15 @@ def create_app(
     return app
 
 
+def _registered_origins(config: DevIssuerConfig) -> list[str]:
+    origins = {
+        f"{parts.scheme}://{parts.netloc}"
+        for client in config.clients
+        for parts in map(urlsplit, client.redirect_uris)
+    }
+    return sorted(origins)
+
+
 def _authorization_request(authority: DevAuthority, request: Request) -> AuthorizationRequest:
     return authority.check_authorization_request(
         single_values(list(request.query_params.multi_items()))
@@ -180,7 +200,7 @@ def _parse_token_request(body: bytes, media_type: str) -> list[tuple[str, str]]:
         return _parse_form(body, media_type)
     try:
         document = json.loads(body, object_pairs_hook=_Pairs)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise OAuthError("invalid_request", "the JSON body cannot be parsed") from None
     if not isinstance(document, _Pairs) or not all(isinstance(v, str) for _, v in document):
         raise OAuthError("invalid_request", "the JSON body must be an object of strings")

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi_isp_jwt.errors import ConfigurationError
 from fastapi_isp_jwt.testing import PLATFORM_AUDIENCE_PREFIX
@@ -86,14 +87,22 @@ class DevClient:
             raise ConfigurationError(f"client {self.client_id!r}: client_secret must be text")
         object.__setattr__(self, "scopes", _scopes(f"client {self.client_id!r}", self.scopes))
         uris = self.redirect_uris
-        if not isinstance(uris, list | tuple) or not all(
-            isinstance(u, str) and u.startswith(("http://", "https://")) and "#" not in u
-            for u in uris
-        ):
+        if not isinstance(uris, list | tuple) or not all(_is_redirect_uri(u) for u in uris):
             raise ConfigurationError(
                 f"client {self.client_id!r}: redirect_uris must be http(s) URLs without a fragment"
             )
         object.__setattr__(self, "redirect_uris", tuple(uris))
+
+
+def _is_redirect_uri(uri: object) -> bool:
+    if not isinstance(uri, str) or not uri.startswith(("http://", "https://")) or "#" in uri:
+        return False
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def _default_subject(username: str) -> str:
