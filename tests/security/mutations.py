@@ -81,7 +81,7 @@ def bit_flips(draw: st.DrawFn, token: str) -> str:
 def segment_rearrangements(draw: st.DrawFn, token: str) -> str:
     """Swap, repeat or drop segments (a signature as header, a header twice...)."""
     parts = token.split(".")
-    order = draw(st.lists(st.integers(0, 2), min_size=1, max_size=5))
+    order = draw(st.lists(st.integers(0, len(parts) - 1), min_size=1, max_size=5))
     return ".".join(parts[index] for index in order)
 
 
