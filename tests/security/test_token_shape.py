@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -381,3 +381,31 @@ def test_the_size_cap_is_configurable(
     assert len(token) > 8192
     client = make_client(max_token_bytes=16384)
     assert client.get("/streams", headers=bearer(token)).status_code == 200
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeEncodeError,
+    reason="verifier.py encodes the token to hash it before any check; lone surrogates crash it",
+)
+@pytest.mark.parametrize("token", ["\ud800", "a.b.\udcff"])
+def test_text_that_is_not_valid_unicode_is_refused_by_the_verifier(
+    server: IssuerServer, token: str
+) -> None:
+    auth = JWTAuth(issuer=server.url, audience=ACME)
+    with pytest.raises(InvalidTokenError):
+        auth.verify_sync(token)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AttributeError,
+    reason="verifier.py encodes the token to hash it before checking that it is a str",
+)
+@pytest.mark.parametrize("token", [None, b"a.b.c", 1])
+def test_a_token_that_is_not_a_string_is_refused_by_the_verifier(
+    server: IssuerServer, token: object
+) -> None:
+    auth = JWTAuth(issuer=server.url, audience=ACME)
+    with pytest.raises(InvalidTokenError):
+        auth.verify_sync(cast(str, token))
