@@ -9,6 +9,7 @@ import secrets
 import stat
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -943,6 +944,15 @@ def test_key_file_is_created_owner_only_and_then_reused(tmp_path: Path) -> None:
     assert second.kid == first.kid
     assert second.public_jwk() == first.public_jwk()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_callers_creating_the_key_file_at_once_agree_on_one_key(tmp_path: Path) -> None:
+    path = tmp_path / "dev-key.json"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        kids = set(pool.map(lambda _: load_or_create_key(path).kid, range(8)))
+
+    assert kids == {load_or_create_key(path).kid}
 
 
 def test_damaged_key_file_is_a_configuration_error(tmp_path: Path) -> None:

@@ -188,6 +188,14 @@ def test_served_issuer_stops_listening_when_the_block_ends(issuer: TestIssuer) -
         httpx.get(url)
 
 
+def test_served_issuer_may_be_stopped_before_its_block_ends(issuer: TestIssuer) -> None:
+    with issuer.serve() as served:
+        served.stop()
+
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(served.jwks_url)
+
+
 # -- signing keys ------------------------------------------------------------------------------
 
 

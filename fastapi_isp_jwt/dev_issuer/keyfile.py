@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def load_or_create_key(path: Path, algorithm: str = "RS256") -> SigningKey:
     document = {"kid": key.kid, "alg": key.alg, "private_key": key.to_pem().decode()}
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(document, out)

@@ -75,12 +75,12 @@ def serve(config: DevIssuerConfig, *, out: TextIO = sys.stderr) -> None:
     """Serve in the foreground until interrupted (Ctrl-C)."""
     uvicorn = _uvicorn()
     sock = _bind(config.port)
-    config = dataclasses.replace(config, port=sock.getsockname()[1])
-    app = create_app(config, signing_key=_signing_key(config))
-    out.write(banner(config))
-    out.flush()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     try:
+        config = dataclasses.replace(config, port=sock.getsockname()[1])
+        app = create_app(config, signing_key=_signing_key(config))
+        out.write(banner(config))
+        out.flush()
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         server.run(sockets=[sock])
     finally:
         sock.close()
@@ -124,21 +124,23 @@ def running(
     config = config or DevIssuerConfig(port=0)
     uvicorn = _uvicorn()
     sock = _bind(config.port)
-    config = dataclasses.replace(config, port=sock.getsockname()[1])
-    app = create_app(config, signing_key=signing_key or _signing_key(config), clock=clock)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="isp-dev-issuer", daemon=True
-    )
-    thread.start()
     try:
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the dev issuer did not start")
-            time.sleep(0.01)
-        yield RunningDevIssuer(config=config, app=app)
+        config = dataclasses.replace(config, port=sock.getsockname()[1])
+        app = create_app(config, signing_key=signing_key or _signing_key(config), clock=clock)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="isp-dev-issuer", daemon=True
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + _STARTUP_TIMEOUT
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError("the dev issuer did not start")
+                time.sleep(0.01)
+            yield RunningDevIssuer(config=config, app=app)
+        finally:
+            server.should_exit = True
+            thread.join()
     finally:
-        server.should_exit = True
-        thread.join()
         sock.close()

@@ -62,9 +62,11 @@ class ServedIssuer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        """Stop serving and free the port; safe to call more than once."""
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join()
         self._httpd.server_close()
-        self._thread.join()
 
     def __enter__(self) -> ServedIssuer:
         return self.start()
