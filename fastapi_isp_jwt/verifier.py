@@ -52,6 +52,15 @@ class _Pending:
     key_source: JWKSCache
 
 
+def _digest_of(token: object) -> bytes:
+    """The verified-token cache key; refuses what cannot be a compact JWS at all."""
+    # A compact JWS is ASCII text; checking first keeps odd input (bytes, None, lone
+    # surrogates) from failing inside the hash instead of being refused.
+    if type(token) is not str or not token.isascii():
+        raise InvalidTokenError("The token is not a compact JWS")
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
 class TokenVerifier:
     """Verifies access tokens against one or more trusted issuers."""
 
@@ -81,7 +90,7 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Verify ``token`` and return its principal, fetching keys if needed."""
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = _digest_of(token)
         known = self._recall(digest)
         if known is not None:
             return known
@@ -91,7 +100,7 @@ class TokenVerifier:
 
     def verify_sync(self, token: str) -> Principal:
         """Blocking twin of :meth:`verify`; shares its caches."""
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = _digest_of(token)
         known = self._recall(digest)
         if known is not None:
             return known
@@ -116,8 +125,6 @@ class TokenVerifier:
         return None
 
     def _prepare(self, token: str) -> _Pending:
-        if type(token) is not str:
-            raise InvalidTokenError("The token is not a compact JWS")
         settings = self._settings
         parsed = parse_token(token, settings.max_token_bytes)
         alg = check_header(
