@@ -62,7 +62,10 @@ class Principal(BaseModel):
 
 def _scopes_of(payload: Mapping[str, Any]) -> frozenset[str]:
     scope = payload.get("scope")
-    granted = set(scope.split()) if scope else set()
+    # RFC 6749 §3.3: scope tokens are delimited by the space character only; a tab or
+    # another blank is part of a (useless) token, never a second scope.
+    granted = set(scope.split(" ")) if scope else set()
+    granted.discard("")
     permissions = payload.get("permissions")
     if permissions:
         granted.update(permissions)
