@@ -64,7 +64,7 @@ def test_audience_and_organization_come_from_the_audience_match() -> None:
 def test_the_principal_is_frozen() -> None:
     principal = build(claims())
     with pytest.raises(ValidationError):
-        principal.subject = "someone else"  # type: ignore[misc]
+        principal.subject = "someone else"
 
 
 def test_claims_are_read_only() -> None:
