@@ -58,7 +58,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwks_server import LocalIssuerServer
 from minting import mint_distinct
-from rounds import Case, run_rounds
+from rounds import CLOCKS, Case, run_rounds
 
 from fastapi_isp_jwt import JWTAuth
 from fastapi_isp_jwt.testing import TestIssuer
@@ -80,6 +80,7 @@ class Plan:
     peers: bool
     chart: Path | None
     shared_pool: int = 1000
+    clock: str = "cpu"
 
     @property
     def fresh_tokens_needed(self) -> int:
@@ -88,10 +89,10 @@ class Plan:
 
 
 FULL = Plan(
-    rounds=31,
-    warmup_rounds=2,
-    micro_batch=500,
-    request_batch=200,
+    rounds=61,
+    warmup_rounds=3,
+    micro_batch=250,
+    request_batch=100,
     concurrent_requests=1000,
     rss_tokens=100_000,
     peers=True,
@@ -367,7 +368,8 @@ def render(results: Results, plan: Plan, elapsed: float) -> str:
         f"fastapi-isp-jwt benchmark: {environment()}",
         f"{plan.rounds} interleaved rounds after {plan.warmup_rounds} warm-up; "
         f"batches of {plan.micro_batch} calls / {plan.request_batch} requests; "
-        "medians of per-round means." + _load_note(results.load_before, results.load_after),
+        f"medians of per-round means, {plan.clock} clock."
+        + _load_note(results.load_before, results.load_after),
         *transport_notes(),
         "",
         "| verification (one call) | median µs | interquartile µs | / `jwt.decode` |",
@@ -578,6 +580,7 @@ async def measure(plan: Plan, tokens: list[str], issuer: TestIssuer) -> Results:
                     [*results.micro, *results.route_cases.values()],
                     rounds=plan.rounds,
                     warmup_rounds=plan.warmup_rounds,
+                    clock=CLOCKS[plan.clock],
                     progress=_progress,
                 )
             finally:
@@ -660,7 +663,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few iterations, no peers, no chart")
     parser.add_argument("--no-peers", action="store_true", help="skip the peer libraries")
     parser.add_argument("--no-chart", action="store_true", help="do not draw the chart")
-    parser.add_argument("--rounds", type=int, help="recorded rounds (default: 31, quick: 3)")
+    parser.add_argument("--rounds", type=int, help="recorded rounds (default: 61, quick: 3)")
+    parser.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="cpu",
+        help="cpu: CPU time of the measuring thread (default); wall: elapsed time",
+    )
     parser.add_argument("--json", type=Path, help="also write the medians to this file")
     parser.add_argument(
         "--profile",
@@ -688,6 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         peers=plan.peers and not args.no_peers,
         chart=None if args.no_chart else plan.chart,
         shared_pool=plan.shared_pool,
+        clock=args.clock,
     )
     started = time.perf_counter()
     issuer = TestIssuer(ISSUER, organization=ORGANIZATION)
