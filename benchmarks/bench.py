@@ -363,9 +363,24 @@ def _us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f}"
 
 
+def _commit() -> str:
+    """`` at commit <hash>`` when run from a git checkout, else nothing."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 (git from PATH, if any)
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return f" at commit {completed.stdout.strip()}"
+
+
 def render(results: Results, plan: Plan, elapsed: float) -> str:
     lines = [
-        f"fastapi-isp-jwt benchmark: {environment()}",
+        f"fastapi-isp-jwt{_commit()}: {environment()}",
         f"{plan.rounds} interleaved rounds after {plan.warmup_rounds} warm-up; "
         f"batches of {plan.micro_batch} calls / {plan.request_batch} requests; "
         f"medians of per-round means, {plan.clock} clock."
