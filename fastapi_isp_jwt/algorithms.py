@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-__all__ = ["ALGORITHMS", "Algorithm", "key_fits_algorithm"]
+__all__ = ["ALGORITHMS", "Algorithm", "PublicKey", "key_fits_algorithm"]
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 _Verify = Callable[[Any, bytes, bytes], bool]

@@ -6,23 +6,21 @@ it the documents it downloads.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from fastapi_isp_jwt import base64url
+from fastapi_isp_jwt.algorithms import PublicKey
 from fastapi_isp_jwt.errors import KeySetError
 
 __all__ = ["KeySet", "PublicKey", "VerificationKey", "load_jwk", "load_jwks"]
 
 logger = logging.getLogger(__name__)
 
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 MIN_RSA_BITS = 2048
 # Far above anything an issuer uses; a bigger modulus would only make every verification slow.
@@ -47,8 +45,6 @@ _ALG_FOR_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 
 # Members that only a private (or symmetric) key carries (RFC 7518 §6.2.2, §6.3.2, §6.4).
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
-
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -240,25 +236,12 @@ def _b64_member(jwk: Mapping[str, object], name: str, size: int | None = None) -
     value = jwk.get(name)
     if not isinstance(value, str):
         raise KeySetError(f'the JWK "{name}" is missing or not a string')
-    raw = _strict_b64url(value)
-    if raw is None:
-        raise KeySetError(f'the JWK "{name}" is not canonical unpadded base64url')
+    try:
+        raw = base64url.decode(value)
+    except ValueError:
+        raise KeySetError(f'the JWK "{name}" is not canonical unpadded base64url') from None
     if size is not None and len(raw) != size:
         raise KeySetError(f'the JWK "{name}" has the wrong length for its curve')
-    return raw
-
-
-def _strict_b64url(text: str) -> bytes | None:
-    """Decode unpadded base64url, refusing padding, other alphabets and non-canonical tails."""
-    if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error:
-        return None
-    # Leftover bits in the last character let one value have several spellings: refuse them.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != text:
-        return None
     return raw
 
 
