@@ -53,6 +53,7 @@ from contenders import (
     no_auth_app,
     peer_app,
     pyjwt_app,
+    ready_principal_app,
 )
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -244,6 +245,7 @@ class Route:
     tokens: Callable[[int], Sequence[str]]
     ours: bool = False
     guarded: bool = True
+    charted: bool = True
     skipped: str | None = None
 
     async def call(self, token: str) -> httpx.Response:
@@ -517,8 +519,17 @@ async def build_routes(
     ours = isp_jwt_auth(server)
     owned.append(ours)
     ours_client = _client_for(isp_jwt_app(ours))
+    ready = _client_for(ready_principal_app(await ours.verify(repeated)))
     routes = [
         Route("e2e_none", "no auth", _client_for(no_auth_app()), pool.take, guarded=False),
+        Route(
+            "e2e_depends",
+            "(reference) `Depends` returning a ready `Principal`, no check",
+            ready,
+            pool.take,
+            guarded=False,
+            charted=False,
+        ),
         Route(
             "e2e_pyjwt",
             "hand-written PyJWT dependency",
@@ -631,7 +642,7 @@ def chart(results: Results, path: Path) -> None:
     bars = []
     for route in results.routes:
         case = results.route_cases.get(route.key)
-        if case is None or not case.seconds_per_op:
+        if case is None or not case.seconds_per_op or not route.charted:
             continue
         low, high = case.spread
         bars.append(Bar(route.label, case.median * 1e6, low * 1e6, high * 1e6, ours=route.ours))

@@ -55,6 +55,20 @@ def no_auth_app() -> FastAPI:
     return app
 
 
+def ready_principal_app(principal: Principal) -> FastAPI:
+    """The same route with a dependency that checks nothing: what ``Depends`` itself costs."""
+    app = FastAPI()
+
+    async def ready() -> Principal:
+        return principal
+
+    @app.get(ROUTE)
+    async def streams(caller: Principal = Depends(ready)) -> dict[str, str]:
+        return {"subject": caller.subject}
+
+    return app
+
+
 def pyjwt_app(jwks_url: str) -> FastAPI:
     """What a service writes by hand with PyJWT: ``HTTPBearer``, ``PyJWKClient``, ``jwt.decode``."""
     app = FastAPI()
