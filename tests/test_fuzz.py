@@ -213,8 +213,8 @@ def _hostile_tokens(target: Target) -> st.SearchStrategy[str]:
         _signed_hostile(target),
         _damaged(target),
         st.text(NOISE, max_size=64),
-        # Any text a caller could pass in (lone surrogates aside: see the security docs).
-        st.text(st.characters(codec="utf-8"), max_size=64),
+        # Any text a caller could pass in, lone surrogates included.
+        st.text(st.characters(exclude_categories=()), max_size=64),
     )
 
 
