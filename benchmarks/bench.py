@@ -1,6 +1,6 @@
 """How fast fastapi-isp-jwt verifies tokens, next to the floor, PyJWT and the peer libraries.
 
-    python benchmarks/bench.py            # the full run (about three minutes on 2 cores)
+    python benchmarks/bench.py            # the full run (about 90 s on 2 cores)
     python benchmarks/bench.py --quick    # a few iterations, no peers, no chart
 
 One run, interleaved rounds, medians. It prints a Markdown table of per-operation times
@@ -70,7 +70,7 @@ CHART_PATH = ROOT / "docs" / "img" / "bench-end-to-end.png"
 
 @dataclass(frozen=True)
 class Plan:
-    """How much to measure; the full plan fits in about three minutes on 2 cores."""
+    """How much to measure; the full plan takes about 90 s on 2 quiet cores."""
 
     rounds: int
     warmup_rounds: int
@@ -624,7 +624,13 @@ def _phase(started: float, name: str) -> None:
 
 
 def _progress(done: int, total: int) -> None:
-    print(f"\rround {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print(f"\rround {done}/{total}", end="", file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr)
+    elif done % 16 == 0 or done == total:
+        # Logs get a line now and then rather than carriage returns.
+        print(f"round {done}/{total}", file=sys.stderr, flush=True)
 
 
 def memory_in_child(count: int) -> rss_probe.MemoryReport:
