@@ -659,6 +659,20 @@ def test_the_readme_quickstart_answers_200_with_the_token_check_overridden(
     assert response.json() == {"subject": "auth0|alice", "organization": "acme"}
 
 
+def table_starting_with(markdown: str, header: str) -> list[str]:
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[start:end]
+
+
+def test_the_readme_performance_table_is_the_one_of_the_performance_page() -> None:
+    header = "| end to end"
+    readme = section(README, "Performance")
+    page = (DOCS / "performance.md").read_text(encoding="utf-8")
+    assert table_starting_with(readme, header) == table_starting_with(page, header)
+
+
 # -- configuration page -------------------------------------------------------------------------
 
 OPTIONS_PAGE = DOCS / "configuration.md"
