@@ -6,7 +6,8 @@ key fits ``alg``, signature, time claims, audience, policy claims, principal.
 
 A verified-token cache answers repeated tokens with no cryptography. An entry is keyed by
 a SHA-256 digest of the whole token, and is served only before the token's expiry and
-only while the very key that verified it is still trusted by the key cache.
+only while the very key that verified it is still trusted by the key cache. A token is
+admitted on its second verification, so one-shot tokens never churn the cache.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ class TokenVerifier:
         self._verified: LRUCache[bytes, _Verified] | None = (
             LRUCache(maxsize=settings.token_cache_size) if settings.token_cache_size else None
         )
+        # Admission on second sight: a token enters the cache the second time it is
+        # verified. One-shot tokens (a crowd of clients calling once each) then cost no
+        # cache entry, no eviction and no long-lived garbage; a token a client keeps
+        # using pays one extra verification in its lifetime.
+        self._seen_once: dict[bytes, None] = {}
         # verify_sync may run in worker threads while verify runs on the event loop.
         self._verified_lock = threading.Lock()
 
@@ -151,7 +157,20 @@ class TokenVerifier:
             self._principal_class, payload, audience.audiences, audience.organization
         )
         if self._verified is not None:
-            entry = _Verified(principal, valid_until, pending.key_source, pending.kid, key)
-            with self._verified_lock:
-                self._verified[digest] = entry
+            self._admit(
+                digest, _Verified(principal, valid_until, pending.key_source, pending.kid, key)
+            )
         return principal
+
+    def _admit(self, digest: bytes, entry: _Verified) -> None:
+        verified = self._verified
+        assert verified is not None
+        seen_once = self._seen_once
+        with self._verified_lock:
+            if digest in seen_once:
+                del seen_once[digest]
+                verified[digest] = entry
+            else:
+                if len(seen_once) >= verified.maxsize:
+                    seen_once.clear()
+                seen_once[digest] = None

@@ -93,8 +93,20 @@ async def test_a_repeated_token_is_answered_from_the_verified_token_cache(
     auth: JWTAuth, issuer: TestIssuer
 ) -> None:
     token = issuer.mint()
+    await auth.verify(token)
+    second = await auth.verify(token)
+    assert await auth.verify(token) is second
+
+
+@pytest.mark.anyio
+async def test_a_token_seen_once_is_not_kept_in_the_verified_token_cache(
+    auth: JWTAuth, issuer: TestIssuer
+) -> None:
+    token = issuer.mint()
     first = await auth.verify(token)
-    assert await auth.verify(token) is first
+    second = await auth.verify(token)
+    assert first == second
+    assert second is not first
 
 
 @pytest.mark.anyio
@@ -103,10 +115,9 @@ async def test_the_verified_token_cache_can_be_turned_off(
 ) -> None:
     auth = JWTAuth(issuer=server.url, audience=ACME, token_cache_size=0)
     token = issuer.mint()
-    first = await auth.verify(token)
-    second = await auth.verify(token)
-    assert first == second
-    assert first is not second
+    principals = [await auth.verify(token) for _ in range(3)]
+    assert principals[0] == principals[2]
+    assert principals[1] is not principals[2]
 
 
 @pytest.mark.anyio
@@ -117,6 +128,8 @@ async def test_the_cache_never_serves_a_token_after_its_key_left_the_jwks(
     old_kid = fresh_issuer.signing_key.kid
     token = fresh_issuer.mint()
     await auth.verify(token)
+    cached = await auth.verify(token)
+    assert await auth.verify(token) is cached  # served from the verified-token cache
     fresh_issuer.rotate()
     fresh_issuer.retire(old_kid)
     # A token signed by the new key makes the cache refetch the JWKS, dropping the old key.
@@ -134,8 +147,9 @@ async def test_the_cache_never_serves_a_token_after_its_expiry(
     auth.verifier._clock = lambda: clock[0]
     token = issuer.mint(issued_at=clock[0], expires_in=60)
     await auth.verify(token)
+    cached = await auth.verify(token)
     clock[0] += 59
-    await auth.verify(token)
+    assert await auth.verify(token) is cached  # still served from the verified-token cache
     clock[0] += 1
     with pytest.raises(InvalidTokenError, match="expired"):
         await auth.verify(token)
