@@ -4,7 +4,7 @@ Configured from the environment (``ISP_JWT_ISSUER`` or ``ISP_JWT_DOMAIN``,
 ``ISP_JWT_AUDIENCE``...). With nothing set it trusts a dev issuer on
 ``http://127.0.0.1:8765/`` (see ``make demo``), never a real tenant by accident.
 
-Run: ``uvicorn examples.app:app``.
+Run: ``uvicorn examples.app:app`` from the repository root.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 
 from fastapi import Depends, FastAPI, HTTPException, Security
 
+from examples.local_docs import serve_docs_locally
 from fastapi_isp_jwt import JWTAuth, Principal
 
 DEV_ISSUER = "http://127.0.0.1:8765/"
@@ -24,6 +25,9 @@ else:
     require_token = JWTAuth.from_env(issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
 
 app = FastAPI(title="Streams API", lifespan=require_token.lifespan)
+# Swagger UI from the app's own files when fastapi-offline is installed, so that the docs
+# page works with no internet access; from FastAPI's CDN otherwise.
+serve_docs_locally(app)
 
 swagger_client_id = os.environ.get("ISP_JWT_SWAGGER_CLIENT_ID")
 if swagger_client_id:
