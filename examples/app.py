@@ -24,10 +24,12 @@ if "ISP_JWT_DOMAIN" in os.environ or "ISP_JWT_ISSUER" in os.environ:
 else:
     require_token = JWTAuth.from_env(issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
 
+# --8<-- [start:local-docs]
 app = FastAPI(title="Streams API", lifespan=require_token.lifespan)
 # Swagger UI from the app's own files when fastapi-offline is installed, so that the docs
 # page works with no internet access; from FastAPI's CDN otherwise.
 serve_docs_locally(app)
+# --8<-- [end:local-docs]
 
 swagger_client_id = os.environ.get("ISP_JWT_SWAGGER_CLIENT_ID")
 if swagger_client_id:
