@@ -25,6 +25,8 @@ __all__ = [
 ORGANIZATION_PLACEHOLDER = "{organization}"
 PLATFORM_AUDIENCE_PREFIX = "https://platform.dtc.istreamplanet.net/"
 
+_MEMO_SIZE = 256
+
 # RFC 3986 unreserved characters: an organization identifier is one plain path segment.
 _ORGANIZATION = re.compile(r"[A-Za-z0-9._~-]+")
 
@@ -109,9 +111,26 @@ class AudiencePolicy:
         self._exact = exact
         self._templates = tuple(templates)
         self._organizations = organizations
+        self._memo: dict[object, AudienceMatch] = {}
 
     def match(self, aud: object) -> AudienceMatch:
         """Check an ``aud`` claim (a string or an array of strings, RFC 7519 §4.1.3)."""
+        # Tokens for one service repeat a handful of audience values: remember the
+        # verdicts on them. Bounded: a flood of distinct values only empties it.
+        memo_key: object = aud if type(aud) is str else None
+        if memo_key is None and type(aud) is list and all(type(a) is str for a in aud):
+            memo_key = tuple(aud)
+        if memo_key is not None:
+            known = self._memo.get(memo_key)
+            if known is None:
+                known = self._match(aud)
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[memo_key] = known
+            return known
+        return self._match(aud)
+
+    def _match(self, aud: object) -> AudienceMatch:
         if type(aud) is str:
             candidates: Sequence[object] = (aud,)
         elif type(aud) is list and aud:

@@ -17,7 +17,16 @@ from typing import Any
 from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.errors import InvalidTokenError
 
-__all__ = ["ACCESS_TOKEN_TYPES", "ParsedToken", "check_header", "parse_token"]
+__all__ = [
+    "ACCESS_TOKEN_TYPES",
+    "ParsedToken",
+    "check_header",
+    "decode_header",
+    "decode_payload",
+    "decode_signature",
+    "parse_token",
+    "split_token",
+]
 
 _COMPACT_JWS = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
 # Header parameters that point at key material. RFC 8725 §3.10: never let the token
@@ -31,10 +40,7 @@ _ACCEPTED_TYPES = ACCESS_TOKEN_TYPES | {"jwt", "application/jwt"}
 
 @dataclass(frozen=True, slots=True)
 class ParsedToken:
-    """A compact JWS split and decoded, not yet trusted.
-
-    ``header`` may be shared between tokens with the same header segment: read it only.
-    """
+    """A compact JWS split and decoded, not yet trusted."""
 
     header: Mapping[str, Any]
     payload: dict[str, Any]
@@ -76,28 +82,26 @@ def _json_object(raw: bytes, part: str) -> dict[str, Any]:
     return value
 
 
-# An issuer signs every token of one key with the very same header, so decoding it once
-# per distinct header segment saves work on every request. Bounded: a flood of distinct
-# headers only empties it.
-_HEADER_MEMO_SIZE = 256
-_header_memo: dict[bytes, dict[str, Any]] = {}
+def decode_header(segment: bytes) -> dict[str, Any]:
+    """The JOSE header of a header segment."""
+    return _json_object(_b64url_decode(segment), "header")
 
 
-def _decoded_header(segment: bytes) -> dict[str, Any]:
-    header = _header_memo.get(segment)
-    if header is None:
-        header = _json_object(_b64url_decode(segment), "header")
-        if len(_header_memo) >= _HEADER_MEMO_SIZE:
-            _header_memo.clear()
-        _header_memo[segment] = header
-    return header
+def decode_payload(segment: bytes) -> dict[str, Any]:
+    """The claims of a payload segment."""
+    return _json_object(_b64url_decode(segment), "payload")
 
 
-def parse_token(token: str, max_bytes: int) -> ParsedToken:
-    """Split and decode a compact JWS, refusing anything not exactly of that form.
+def decode_signature(segment: bytes) -> bytes:
+    """The signature bytes of a signature segment."""
+    return _b64url_decode(segment)
 
-    The size cap comes first so that no decoding work is spent on an oversized token.
-    JWE (five segments) and the JSON serializations never match the compact pattern.
+
+def split_token(token: str, max_bytes: int) -> tuple[bytes, int, int]:
+    """Check size and compact shape; return the token's bytes and where its dots are.
+
+    The size cap comes first so that no work is spent on an oversized token. JWE (five
+    segments) and the JSON serializations never match the compact pattern.
     """
     if len(token) > max_bytes:
         raise InvalidTokenError("The token is too large")
@@ -105,14 +109,18 @@ def parse_token(token: str, max_bytes: int) -> ParsedToken:
     if match is None:
         raise InvalidTokenError("The token is not a compact JWS")
     # The pattern admits ASCII only, so offsets in the text are offsets in the bytes.
-    raw = token.encode("ascii")
-    header_end = match.end(1)
-    payload_end = match.end(2)
-    header = _decoded_header(raw[:header_end])
-    payload = _json_object(_b64url_decode(raw[header_end + 1 : payload_end]), "payload")
-    signature = _b64url_decode(raw[payload_end + 1 :])
-    signing_input = raw[:payload_end]
-    return ParsedToken(header, payload, signing_input, signature)
+    return token.encode("ascii"), match.end(1), match.end(2)
+
+
+def parse_token(token: str, max_bytes: int) -> ParsedToken:
+    """Split and decode a compact JWS, refusing anything not exactly of that form."""
+    raw, header_end, payload_end = split_token(token, max_bytes)
+    return ParsedToken(
+        decode_header(raw[:header_end]),
+        decode_payload(raw[header_end + 1 : payload_end]),
+        raw[:payload_end],
+        decode_signature(raw[payload_end + 1 :]),
+    )
 
 
 def check_header(

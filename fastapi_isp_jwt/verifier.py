@@ -21,7 +21,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from fastapi_isp_jwt.algorithms import ALGORITHMS, key_fits_algorithm
+from fastapi_isp_jwt.algorithms import ALGORITHMS, Algorithm, key_fits_algorithm
 from fastapi_isp_jwt.audience import AudiencePolicy
 from fastapi_isp_jwt.claims import ClaimRules, check_claims
 from fastapi_isp_jwt.config import AuthSettings
@@ -29,7 +29,13 @@ from fastapi_isp_jwt.errors import InvalidTokenError
 from fastapi_isp_jwt.jwks import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.principal import Principal, build_principal
-from fastapi_isp_jwt.token import ParsedToken, check_header, parse_token
+from fastapi_isp_jwt.token import (
+    check_header,
+    decode_header,
+    decode_payload,
+    decode_signature,
+    split_token,
+)
 
 __all__ = ["TokenVerifier"]
 
@@ -43,14 +49,11 @@ class _Verified:
     key: VerificationKey
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A token that passed every I/O-free check and now needs its key."""
+# What a token still needs once every I/O-free check passed: its signing input, claims,
+# signature, algorithm, key id, and the key cache of its issuer.
+_Pending = tuple[bytes, dict[str, Any], bytes, Algorithm, "str | None", JWKSCache]
 
-    parsed: ParsedToken
-    alg: str
-    kid: str | None
-    key_source: JWKSCache
+_HEADER_MEMO_SIZE = 256
 
 
 def _digest_of(token: object) -> bytes:
@@ -73,6 +76,10 @@ class TokenVerifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._max_token_bytes = settings.max_token_bytes
+        self._algorithms = settings.algorithms
+        self._typ = settings.require_typ
+        self._header_facts: dict[bytes, tuple[Algorithm, str | None]] = {}
         self._key_sources = key_sources
         self._principal_class = principal_class
         self._clock = clock
@@ -97,28 +104,30 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         """Verify ``token`` and return its principal, fetching keys if needed."""
         digest = _digest_of(token)
-        known = self._recall(digest)
-        if known is not None:
-            return known
+        if self._verified is not None:
+            known = self._recall(digest)
+            if known is not None:
+                return known
         pending = self._prepare(token)
-        key = await pending.key_source.get_key(pending.kid)
+        key = await pending[5].get_key(pending[4])
         return self._complete(digest, pending, key)
 
     def verify_sync(self, token: str) -> Principal:
         """Blocking twin of :meth:`verify`; shares its caches."""
         digest = _digest_of(token)
-        known = self._recall(digest)
-        if known is not None:
-            return known
+        if self._verified is not None:
+            known = self._recall(digest)
+            if known is not None:
+                return known
         pending = self._prepare(token)
-        key = pending.key_source.get_key_sync(pending.kid)
+        key = pending[5].get_key_sync(pending[4])
         return self._complete(digest, pending, key)
 
     def _recall(self, digest: bytes) -> Principal | None:
-        if self._verified is None:
-            return None
+        verified = self._verified
+        assert verified is not None
         with self._verified_lock:
-            entry = self._verified.get(digest)
+            entry = verified.get(digest)
         if entry is None:
             return None
         if (
@@ -127,39 +136,43 @@ class TokenVerifier:
         ):
             return entry.principal
         with self._verified_lock:
-            self._verified.pop(digest, None)
+            verified.pop(digest, None)
         return None
 
     def _prepare(self, token: str) -> _Pending:
-        settings = self._settings
-        parsed = parse_token(token, settings.max_token_bytes)
-        alg = check_header(
-            parsed.header, settings.algorithms, require_access_token_type=settings.require_typ
-        )
-        issuer = parsed.payload.get("iss")
+        raw, header_end, payload_end = split_token(token, self._max_token_bytes)
+        header_segment = raw[:header_end]
+        # The header rules depend only on the header segment and our settings: apply
+        # them once per distinct segment (an issuer sends one per signing key).
+        facts = self._header_facts.get(header_segment)
+        if facts is None:
+            header = decode_header(header_segment)
+            alg = check_header(header, self._algorithms, require_access_token_type=self._typ)
+            facts = (ALGORITHMS[alg], header.get("kid"))
+            if len(self._header_facts) >= _HEADER_MEMO_SIZE:
+                self._header_facts.clear()
+            self._header_facts[header_segment] = facts
+        payload = decode_payload(raw[header_end + 1 : payload_end])
+        issuer = payload.get("iss")
         key_source = self._key_sources.get(issuer) if type(issuer) is str else None
         if key_source is None:
             raise InvalidTokenError("The token issuer is not trusted")
-        kid: Any = parsed.header.get("kid")
-        return _Pending(parsed, alg, kid, key_source)
+        signature = decode_signature(raw[payload_end + 1 :])
+        return raw[:payload_end], payload, signature, facts[0], facts[1], key_source
 
     def _complete(self, digest: bytes, pending: _Pending, key: VerificationKey) -> Principal:
-        algorithm = ALGORITHMS[pending.alg]
+        signing_input, payload, signature, algorithm, kid, key_source = pending
         if not key_fits_algorithm(algorithm, key.kty, key.crv, key.alg):
             raise InvalidTokenError("The token algorithm does not fit its key")
-        parsed = pending.parsed
-        if not algorithm.verify(key.public_key, parsed.signing_input, parsed.signature):
+        if not algorithm.verify(key.public_key, signing_input, signature):
             raise InvalidTokenError("The token signature is invalid")
-        payload = parsed.payload
         valid_until = check_claims(payload, self._rules, self._clock())
         audience = self._audiences.match(payload.get("aud"))
         principal = build_principal(
             self._principal_class, payload, audience.audiences, audience.organization
         )
         if self._verified is not None:
-            self._admit(
-                digest, _Verified(principal, valid_until, pending.key_source, pending.kid, key)
-            )
+            self._admit(digest, _Verified(principal, valid_until, key_source, kid, key))
         return principal
 
     def _admit(self, digest: bytes, entry: _Verified) -> None:
