@@ -49,9 +49,9 @@ def _numeric_date(payload: dict[str, Any], name: str) -> float | None:
     return value
 
 
-def _optional_string(payload: dict[str, Any], name: str) -> None:
-    if name in payload and type(payload[name]) is not str:
-        raise InvalidTokenError(f"The token {name} claim is malformed")
+# Claims that, when present, must be strings (a null is not an absent claim).
+_STRING_CLAIMS = ("scope", "azp", "client_id", "gty")
+_ABSENT = object()
 
 
 def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> float:
@@ -83,18 +83,19 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> floa
 
     if type(payload.get("sub")) is not str:
         raise InvalidTokenError("The token has no subject")
-    _optional_string(payload, "scope")
-    _optional_string(payload, "azp")
-    _optional_string(payload, "client_id")
-    _optional_string(payload, "gty")
+    for name in _STRING_CLAIMS:
+        value = payload.get(name, _ABSENT)
+        if value is not _ABSENT and type(value) is not str:
+            raise InvalidTokenError(f"The token {name} claim is malformed")
     permissions = payload.get("permissions")
-    if permissions is not None and (
-        type(permissions) is not list or any(type(p) is not str for p in permissions)
-    ):
-        raise InvalidTokenError("The token permissions claim is malformed")
+    if permissions is not None:
+        if type(permissions) is not list:
+            raise InvalidTokenError("The token permissions claim is malformed")
+        for permission in permissions:
+            if type(permission) is not str:
+                raise InvalidTokenError("The token permissions claim is malformed")
 
-    missing = rules.required_claims.difference(payload)
-    if missing:
+    if rules.required_claims and not rules.required_claims.issubset(payload):
         raise InvalidTokenError("The token lacks a required claim")
     if rules.allowed_client_ids is not None:
         client = payload.get("azp", payload.get("client_id"))
