@@ -21,6 +21,9 @@ _EARLIEST_DATE = 0
 _LATEST_DATE = 253402300799
 
 
+_ABSENT: Any = object()
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimRules:
     """The claim policy of one verifier, fixed at configuration time."""
@@ -32,26 +35,22 @@ class ClaimRules:
 
 
 def _numeric_date(payload: dict[str, Any], name: str) -> float | None:
-    value = payload.get(name)
-    if value is None:
-        if name in payload:
-            raise InvalidTokenError(f"The token {name} claim is not a number")
+    value = payload.get(name, _ABSENT)
+    if value is _ABSENT:
         return None
-    # bool is an int subclass: `true` is not a date.
-    if (type(value) is not int and type(value) is not float) or (
-        type(value) is float and not math.isfinite(value)
-    ):
+    kind = type(value)
+    # bool is an int subclass: `true` is not a date; nor is null, a string, a list...
+    if kind is not int and (kind is not float or not math.isfinite(value)):
         raise InvalidTokenError(f"The token {name} claim is not a number")
     # Compared as numbers, never converted first: an int like 10**400 does not fit a
     # float, and a date past year 9999 does not fit a datetime for the Principal.
     if not _EARLIEST_DATE <= value <= _LATEST_DATE:
         raise InvalidTokenError(f"The token {name} claim is out of range")
-    return value
+    return value  # type: ignore[no-any-return]
 
 
 # Claims that, when present, must be strings (a null is not an absent claim).
 _STRING_CLAIMS = ("scope", "azp", "client_id", "gty")
-_ABSENT = object()
 
 
 def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> float:

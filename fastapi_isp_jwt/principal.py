@@ -60,16 +60,32 @@ class Principal(BaseModel):
         return self.scopes.issuperset(scopes)
 
 
+_NO_SCOPES: frozenset[str] = frozenset()
+# Clients send the same few scope strings over and over: split each one once. Bounded: a
+# flood of distinct strings only empties it.
+_SCOPE_MEMO_SIZE = 256
+_scope_memo: dict[str, frozenset[str]] = {}
+
+
+def _split_scope(scope: str) -> frozenset[str]:
+    scopes = _scope_memo.get(scope)
+    if scopes is None:
+        # RFC 6749 §3.3: scope tokens are delimited by the space character only; a tab or
+        # another blank is part of a (useless) token, never a second scope.
+        scopes = frozenset(scope.split(" ")) - {""}
+        if len(_scope_memo) >= _SCOPE_MEMO_SIZE:
+            _scope_memo.clear()
+        _scope_memo[scope] = scopes
+    return scopes
+
+
 def _scopes_of(payload: Mapping[str, Any]) -> frozenset[str]:
     scope = payload.get("scope")
-    # RFC 6749 §3.3: scope tokens are delimited by the space character only; a tab or
-    # another blank is part of a (useless) token, never a second scope.
-    granted = set(scope.split(" ")) if scope else set()
-    granted.discard("")
+    granted = _split_scope(scope) if scope else _NO_SCOPES
     permissions = payload.get("permissions")
     if permissions:
-        granted.update(permissions)
-    return frozenset(granted)
+        granted = granted.union(permissions)
+    return granted
 
 
 def _utc(seconds: float) -> datetime:
