@@ -97,7 +97,8 @@ class TokenVerifier:
         # verified. One-shot tokens (a crowd of clients calling once each) then cost no
         # cache entry, no eviction and no long-lived garbage; a token a client keeps
         # using pays one extra verification in its lifetime.
-        self._seen_once: dict[bytes, None] = {}
+        self._seen_once: dict[bytes, bool] = {}
+        self._seen_once_limit = settings.token_cache_size
         # verify_sync may run in worker threads while verify runs on the event loop.
         self._verified_lock = threading.Lock()
 
@@ -171,19 +172,19 @@ class TokenVerifier:
         principal = build_principal(
             self._principal_class, payload, audience.audiences, audience.organization
         )
-        if self._verified is not None:
-            self._admit(digest, _Verified(principal, valid_until, key_source, kid, key))
+        if self._verified is not None and self._seen_before(digest):
+            entry = _Verified(principal, valid_until, key_source, kid, key)
+            with self._verified_lock:
+                self._verified[digest] = entry
         return principal
 
-    def _admit(self, digest: bytes, entry: _Verified) -> None:
-        verified = self._verified
-        assert verified is not None
+    def _seen_before(self, digest: bytes) -> bool:
+        """Whether this token was verified once already; remembers it if not."""
+        # Plain dict operations, each atomic: no lock needed for this bookkeeping.
         seen_once = self._seen_once
-        with self._verified_lock:
-            if digest in seen_once:
-                del seen_once[digest]
-                verified[digest] = entry
-            else:
-                if len(seen_once) >= verified.maxsize:
-                    seen_once.clear()
-                seen_once[digest] = None
+        if seen_once.pop(digest, None) is not None:
+            return True
+        if len(seen_once) >= self._seen_once_limit:
+            seen_once.clear()
+        seen_once[digest] = True
+        return False
