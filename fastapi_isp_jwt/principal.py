@@ -88,8 +88,8 @@ def _scopes_of(payload: Mapping[str, Any]) -> frozenset[str]:
     return granted
 
 
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+_from_timestamp = datetime.fromtimestamp
+_UTC = timezone.utc
 
 
 _ALL_FIELDS = frozenset(Principal.model_fields)
@@ -125,8 +125,8 @@ def build_principal(
         "organization": organization,
         "client_id": payload.get("azp", payload.get("client_id")),
         "is_machine": payload.get("gty") == MACHINE_GRANT_TYPE,
-        "issued_at": None if issued_at is None else _utc(issued_at),
-        "expires_at": _utc(payload["exp"]),
+        "issued_at": None if issued_at is None else _from_timestamp(issued_at, _UTC),
+        "expires_at": _from_timestamp(payload["exp"], _UTC),
         "claims": MappingProxyType(payload),
     }
     if principal_class is Principal:

@@ -110,7 +110,9 @@ class TokenVerifier:
             if known is not None:
                 return known
         pending = self._prepare(token)
-        key = await pending[5].get_key(pending[4])
+        key_source, kid = pending[5], pending[4]
+        # The key cache answers a trusted key without a coroutine; only a miss awaits.
+        key = key_source.cached_key(kid) or await key_source.get_key(kid)
         return self._complete(digest, pending, key)
 
     def verify_sync(self, token: str) -> Principal:
