@@ -25,10 +25,11 @@ __all__ = [
     "decode_payload",
     "decode_signature",
     "parse_token",
+    "split_compact",
     "split_token",
 ]
 
-_COMPACT_JWS = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+_COMPACT_JWS = re.compile(rb"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
 # Header parameters that point at key material. RFC 8725 §3.10: never let the token
 # choose or carry its own key, so a token that tries is refused outright.
 _KEY_CARRYING_HEADERS = ("jku", "jwk", "x5u", "x5c")
@@ -97,19 +98,29 @@ def decode_signature(segment: bytes) -> bytes:
     return _b64url_decode(segment)
 
 
-def split_token(token: str, max_bytes: int) -> tuple[bytes, int, int]:
-    """Check size and compact shape; return the token's bytes and where its dots are.
+def split_compact(raw: bytes, max_bytes: int) -> tuple[int, int]:
+    """Check size and compact shape of a token's bytes; return where its two dots are.
 
     The size cap comes first so that no work is spent on an oversized token. JWE (five
-    segments) and the JSON serializations never match the compact pattern.
+    segments), the JSON serializations, empty segments and any byte outside base64url
+    are refused.
     """
-    if len(token) > max_bytes:
+    if len(raw) > max_bytes:
         raise InvalidTokenError("The token is too large")
-    match = _COMPACT_JWS.fullmatch(token)
+    match = _COMPACT_JWS.fullmatch(raw)
     if match is None:
         raise InvalidTokenError("The token is not a compact JWS")
-    # The pattern admits ASCII only, so offsets in the text are offsets in the bytes.
-    return token.encode("ascii"), match.end(1), match.end(2)
+    return match.end(1), match.end(2)
+
+
+def split_token(token: str, max_bytes: int) -> tuple[bytes, int, int]:
+    """:func:`split_compact` for text: the token's bytes and where its dots are."""
+    if len(token) > max_bytes:
+        raise InvalidTokenError("The token is too large")
+    if not token.isascii():
+        raise InvalidTokenError("The token is not a compact JWS")
+    raw = token.encode("ascii")
+    return (raw, *split_compact(raw, max_bytes))
 
 
 def parse_token(token: str, max_bytes: int) -> ParsedToken:

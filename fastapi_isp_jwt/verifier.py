@@ -34,7 +34,7 @@ from fastapi_isp_jwt.token import (
     decode_header,
     decode_payload,
     decode_signature,
-    split_token,
+    split_compact,
 )
 
 __all__ = ["TokenVerifier"]
@@ -54,15 +54,16 @@ class _Verified:
 _Pending = tuple[bytes, dict[str, Any], bytes, Algorithm, "str | None", JWKSCache]
 
 _HEADER_MEMO_SIZE = 256
+_sha256 = hashlib.sha256
 
 
-def _digest_of(token: object) -> bytes:
-    """The verified-token cache key; refuses what cannot be a compact JWS at all."""
+def _ascii_of(token: object) -> bytes:
+    """The token's bytes; refuses what cannot be a compact JWS at all."""
     # A compact JWS is ASCII text; checking first keeps odd input (bytes, None, lone
     # surrogates) from failing inside the hash instead of being refused.
     if type(token) is not str or not token.isascii():
         raise InvalidTokenError("The token is not a compact JWS")
-    return hashlib.sha256(token.encode("ascii")).digest()
+    return token.encode("ascii")
 
 
 class TokenVerifier:
@@ -104,12 +105,13 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Verify ``token`` and return its principal, fetching keys if needed."""
-        digest = _digest_of(token)
+        raw = _ascii_of(token)
+        digest = _sha256(raw).digest()
         if self._verified is not None:
             known = self._recall(digest)
             if known is not None:
                 return known
-        pending = self._prepare(token)
+        pending = self._prepare(raw)
         key_source, kid = pending[5], pending[4]
         # The key cache answers a trusted key without a coroutine; only a miss awaits.
         key = key_source.cached_key(kid) or await key_source.get_key(kid)
@@ -117,12 +119,13 @@ class TokenVerifier:
 
     def verify_sync(self, token: str) -> Principal:
         """Blocking twin of :meth:`verify`; shares its caches."""
-        digest = _digest_of(token)
+        raw = _ascii_of(token)
+        digest = _sha256(raw).digest()
         if self._verified is not None:
             known = self._recall(digest)
             if known is not None:
                 return known
-        pending = self._prepare(token)
+        pending = self._prepare(raw)
         key = pending[5].get_key_sync(pending[4])
         return self._complete(digest, pending, key)
 
@@ -142,8 +145,8 @@ class TokenVerifier:
             verified.pop(digest, None)
         return None
 
-    def _prepare(self, token: str) -> _Pending:
-        raw, header_end, payload_end = split_token(token, self._max_token_bytes)
+    def _prepare(self, raw: bytes) -> _Pending:
+        header_end, payload_end = split_compact(raw, self._max_token_bytes)
         header_segment = raw[:header_end]
         # The header rules depend only on the header segment and our settings: apply
         # them once per distinct segment (an issuer sends one per signing key).
