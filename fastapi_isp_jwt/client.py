@@ -1,6 +1,6 @@
 """Client Credentials for calls out of the service: an ``httpx.Auth`` that keeps a platform token.
 
-:class:`ClientCredentials` asks the tenant's token endpoint for an access token
+`ClientCredentials` asks the tenant's token endpoint for an access token
 (RFC 6749 §4.4), keeps it until shortly before it expires, and puts it on every request
 of the ``httpx.Client`` or ``httpx.AsyncClient`` it is attached to. Token requests go
 through a short-lived client of their own rather than through the caller's client: they
@@ -95,7 +95,7 @@ class _BorrowedTransport(httpx.BaseTransport):
 
 
 class _BorrowedAsyncTransport(httpx.AsyncBaseTransport):
-    """The asynchronous twin of :class:`_BorrowedTransport`."""
+    """The asynchronous twin of `_BorrowedTransport`."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self._inner = inner
@@ -124,7 +124,7 @@ class ClientCredentials(httpx.Auth):
     * if a renewal fails while the current token has not yet expired, that token is used;
     * when the API answers 401, a new token is fetched and the request is sent once more
       (only if its body can be sent again; streamed uploads are not replayed);
-    * every failure is a :class:`~fastapi_isp_jwt.errors.TokenRequestError` carrying the
+    * every failure is a `TokenRequestError` carrying the
       OAuth ``error`` code and HTTP status; the secret never appears in it, in logs or in
       ``repr``.
 

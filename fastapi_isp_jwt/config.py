@@ -66,7 +66,7 @@ def default_jwks_url(issuer: str) -> str:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """Every option of :class:`~fastapi_isp_jwt.JWTAuth`, checked and normalized."""
+    """Every option of `JWTAuth`, checked and normalized."""
 
     issuers: tuple[str, ...]
     audiences: tuple[str, ...]

@@ -1,6 +1,6 @@
 """The library's exceptions: one small hierarchy.
 
-Every failure a request can meet is an :class:`AuthError` that knows its HTTP status
+Every failure a request can meet is an `AuthError` that knows its HTTP status
 and its RFC 6750 error code, so the FastAPI layer maps all of them in one place.
 Nothing here ever carries the token itself.
 """

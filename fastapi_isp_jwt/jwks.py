@@ -163,8 +163,8 @@ class JWKSCache:
     async def get_key(self, kid: str | None) -> VerificationKey:
         """The key ``kid`` names, fetching the key set first when it must.
 
-        Raises :class:`InvalidTokenError` for a key the issuer does not publish (or a
-        missing ``kid`` while it publishes several), and :class:`IssuerUnavailableError`
+        Raises `InvalidTokenError` for a key the issuer does not publish (or a
+        missing ``kid`` while it publishes several), and `IssuerUnavailableError`
         when no usable key set can be had.
         """
         now = self._clock()
@@ -179,7 +179,7 @@ class JWKSCache:
         return self._answer(kid, self._clock())
 
     def get_key_sync(self, kid: str | None) -> VerificationKey:
-        """Blocking twin of :meth:`get_key`, for code that runs outside an event loop."""
+        """Blocking twin of `get_key`, for code that runs outside an event loop."""
         now = self._clock()
         key = self._fresh_key(kid, now)
         if key is not None:
@@ -216,7 +216,7 @@ class JWKSCache:
     async def refresh(self) -> None:
         """Fetch the key set now (joining a fetch already running).
 
-        Raises :class:`IssuerUnavailableError` when the fetch fails; the keys known
+        Raises `IssuerUnavailableError` when the fetch fails; the keys known
         before are kept.
         """
         if not await asyncio.shield(self._fetch_task()):
@@ -247,7 +247,7 @@ class JWKSCache:
                 raise  # our own caller is being cancelled, not just the fetch
 
     def close(self) -> None:
-        """Blocking twin of :meth:`aclose`: nothing to release, as no connection is kept.
+        """Blocking twin of `aclose`: nothing to release, as no connection is kept.
 
         A background fetch running in a thread is left to finish (it is bounded by
         ``timeout``).

@@ -1,6 +1,6 @@
 """Turning published JWKs into verification keys, and refusing the ones that must not be used.
 
-Everything here is pure: no I/O, no clock. The key cache (:mod:`fastapi_isp_jwt.jwks`) feeds
+Everything here is pure: no I/O, no clock. The key cache (`fastapi_isp_jwt.jwks`) feeds
 it the documents it downloads.
 """
 
@@ -99,7 +99,7 @@ class KeySet:
 
 
 def load_jwk(jwk: object) -> VerificationKey:
-    """Build a verification key from one JWK, or raise :class:`KeySetError` saying why not."""
+    """Build a verification key from one JWK, or raise `KeySetError` saying why not."""
     if not isinstance(jwk, dict):
         raise KeySetError("the JWK is not a JSON object")
     kid = _optional_str(jwk, "kid")
@@ -133,10 +133,10 @@ def load_jwk(jwk: object) -> VerificationKey:
 def load_jwks(document: object, previous: KeySet | None = None) -> KeySet:
     """Load every usable key of a JWKS document.
 
-    Raises :class:`KeySetError` when ``document`` is not a JWKS at all. Unusable keys are
+    Raises `KeySetError` when ``document`` is not a JWKS at all. Unusable keys are
     skipped one by one (logged at DEBUG with their ``kid`` and the reason), so one bad key
     never spoils the set. A JWK identical to one in ``previous`` yields the very same
-    :class:`VerificationKey` object, without parsing it again.
+    `VerificationKey` object, without parsing it again.
     """
     if not isinstance(document, dict):
         raise KeySetError("the JWKS document is not a JSON object")

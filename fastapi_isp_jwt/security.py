@@ -1,7 +1,7 @@
 """``JWTAuth``: the FastAPI security dependency that turns a bearer token into a principal.
 
 An instance is itself the dependency (``Depends(auth)`` or ``Security(auth, scopes=[...])``),
-shows in OpenAPI as an HTTP bearer scheme, and maps every :class:`AuthError` to the
+shows in OpenAPI as an HTTP bearer scheme, and maps every `AuthError` to the
 RFC 6750 answer in one place. It works on WebSocket routes too, closing refused
 connections before ``accept``.
 """
@@ -164,15 +164,15 @@ class JWTAuth(SecurityBase):
     # -- verification outside routes -------------------------------------------------
 
     async def verify(self, token: str) -> Principal:
-        """Verify a bearer token; raises :class:`~fastapi_isp_jwt.AuthError` subclasses."""
+        """Verify a bearer token; raises `AuthError` subclasses."""
         return await self.verifier.verify(token)
 
     def verify_sync(self, token: str) -> Principal:
-        """Blocking :meth:`verify` for code that is not async (workers, CLIs)."""
+        """Blocking `verify` for code that is not async (workers, CLIs)."""
         return self.verifier.verify_sync(token)
 
     def check_scopes(self, principal: Principal, scopes: Iterable[str]) -> None:
-        """Raise :class:`InsufficientScopeError` unless every scope was granted."""
+        """Raise `InsufficientScopeError` unless every scope was granted."""
         required = tuple(scopes)
         if required and not principal.scopes.issuperset(required):
             raise InsufficientScopeError("The token lacks a required scope", required)

@@ -114,7 +114,7 @@ def split_compact(raw: bytes, max_bytes: int) -> tuple[int, int]:
 
 
 def split_token(token: str, max_bytes: int) -> tuple[bytes, int, int]:
-    """:func:`split_compact` for text: the token's bytes and where its dots are."""
+    """`split_compact` for text: the token's bytes and where its dots are."""
     if len(token) > max_bytes:
         raise InvalidTokenError("The token is too large")
     if not token.isascii():

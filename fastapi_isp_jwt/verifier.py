@@ -1,4 +1,4 @@
-"""Token string -> :class:`Principal`, in the order of the flow, with no web framework.
+"""Token string -> `Principal`, in the order of the flow, with no web framework.
 
 Order (cheap and I/O-free first): size cap, shape and strict decoding, ``alg`` in the
 allow-list, header rules, ``iss`` trusted, key lookup (the only step that may fetch),
@@ -118,7 +118,7 @@ class TokenVerifier:
         return self._complete(digest, pending, key)
 
     def verify_sync(self, token: str) -> Principal:
-        """Blocking twin of :meth:`verify`; shares its caches."""
+        """Blocking twin of `verify`; shares its caches."""
         raw = _ascii_of(token)
         digest = _sha256(raw).digest()
         if self._verified is not None:

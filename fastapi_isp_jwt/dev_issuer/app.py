@@ -50,7 +50,7 @@ def create_app(
     """Build the dev issuer's ASGI app; it answers as ``config.issuer``.
 
     ``signing_key`` defaults to a new key held in memory (see
-    :func:`~fastapi_isp_jwt.dev_issuer.load_or_create_key` to keep one in a file).
+    `load_or_create_key` to keep one in a file).
     ``clock`` measures the lifetime of authorization codes.
     """
     config = config or DevIssuerConfig()

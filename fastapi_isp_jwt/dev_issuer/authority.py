@@ -1,7 +1,7 @@
 """The dev issuer's decisions, free of HTTP: who may log in, which codes and tokens to issue.
 
-Every refusal is an :class:`OAuthError` carrying its RFC 6749 code. Tokens are signed by a
-:class:`~fastapi_isp_jwt.testing.TestIssuer`, so they have exactly the tenant's shape.
+Every refusal is an `OAuthError` carrying its RFC 6749 code. Tokens are signed by a
+`TestIssuer`, so they have exactly the tenant's shape.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def default_key_file() -> Path:
 
 
 def load_key(path: Path) -> SigningKey:
-    """Read the key saved at ``path``; a damaged file is a :class:`ConfigurationError`."""
+    """Read the key saved at ``path``; a damaged file is a `ConfigurationError`."""
     try:
         document = json.loads(path.read_bytes())
         return SigningKey.from_pem(

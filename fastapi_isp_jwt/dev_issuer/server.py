@@ -88,7 +88,7 @@ def serve(config: DevIssuerConfig, *, out: TextIO = sys.stderr) -> None:
 
 @dataclass(frozen=True)
 class RunningDevIssuer:
-    """A dev issuer serving in a background thread (see :func:`running`)."""
+    """A dev issuer serving in a background thread (see `running`)."""
 
     config: DevIssuerConfig
     app: FastAPI

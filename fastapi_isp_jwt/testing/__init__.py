@@ -1,9 +1,9 @@
 """Testing APIs protected by fastapi-isp-jwt.
 
-- :class:`TestIssuer` mints tenant-shaped tokens and publishes their keys, in memory
+- `TestIssuer` mints tenant-shaped tokens and publishes their keys, in memory
   (``issuer.transport``, ``issuer.auth()``) or over HTTP on 127.0.0.1 (``issuer.serve()``).
-- :func:`override_principal` stands in for the token check while scope checks still run.
-- :func:`make_principal` builds a caller by hand.
+- `override_principal` stands in for the token check while scope checks still run.
+- `make_principal` builds a caller by hand.
 - The pytest plugin (loaded automatically) provides the ``isp_issuer``, ``isp_auth`` and
   ``isp_served_issuer`` fixtures.
 """

@@ -55,7 +55,7 @@ class SigningKey:
 
     @classmethod
     def from_pem(cls, pem: bytes, *, kid: str, alg: str) -> SigningKey:
-        """Load a private key saved with :meth:`to_pem`; ``alg`` must fit the key's type."""
+        """Load a private key saved with `to_pem`; ``alg`` must fit the key's type."""
         private_key = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(
             private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -103,8 +103,8 @@ class TestIssuer:
     URI, a space-delimited ``scope``, ``azp``, and for machines ``gty`` and ``sub``
     ``<client_id>@clients``.
 
-    :attr:`transport` serves the JWKS and discovery document to httpx clients in memory,
-    :meth:`serve` serves them over real HTTP on 127.0.0.1, and :meth:`auth` builds a
+    `transport` serves the JWKS and discovery document to httpx clients in memory,
+    `serve` serves them over real HTTP on 127.0.0.1, and `auth` builds a
     ``JWTAuth`` that trusts this issuer.
     """
 
@@ -143,7 +143,7 @@ class TestIssuer:
 
     @property
     def jwks_requests(self) -> int:
-        """How many times the JWKS was served, by :attr:`transport` or :meth:`serve`."""
+        """How many times the JWKS was served, by `transport` or `serve`."""
         return self._jwks_requests
 
     def count_jwks_request(self) -> None:
@@ -151,7 +151,7 @@ class TestIssuer:
             self._jwks_requests += 1
 
     def discovery_document(self, jwks_url: str | None = None) -> dict[str, Any]:
-        """The OpenID Provider metadata, pointing at ``jwks_url`` (default :attr:`jwks_url`)."""
+        """The OpenID Provider metadata, pointing at ``jwks_url`` (default `jwks_url`)."""
         return {
             "issuer": self.issuer,
             "jwks_uri": jwks_url or self.jwks_url,
@@ -178,9 +178,9 @@ class TestIssuer:
         return ServedIssuer(self)
 
     def auth(self, **options: Any) -> JWTAuth:
-        """A ``JWTAuth`` that trusts this issuer and fetches its keys through :attr:`transport`.
+        """A ``JWTAuth`` that trusts this issuer and fetches its keys through `transport`.
 
-        It accepts :attr:`issuer`, :attr:`audience` and the signing key's algorithm;
+        It accepts `issuer`, `audience` and the signing key's algorithm;
         keyword arguments are those of ``JWTAuth`` and win over these defaults.
         """
         options.setdefault("issuer", self.issuer)
@@ -225,7 +225,7 @@ class TestIssuer:
         machine: bool = False,
         **extra: Any,
     ) -> dict[str, Any]:
-        """The claims :meth:`mint` would sign, for tests that tamper before signing."""
+        """The claims `mint` would sign, for tests that tamper before signing."""
         now = time.time() if issued_at is None else issued_at
         client = client_id or self.client_id
         if audience is None:
@@ -274,7 +274,7 @@ class TestIssuer:
         key: SigningKey | None = None,
         **claims: Any,
     ) -> str:
-        """A valid access token; keyword arguments are those of :meth:`claims`."""
+        """A valid access token; keyword arguments are those of `claims`."""
         return self.sign(self.claims(subject, scopes, **claims), headers=headers, key=key)
 
     def mint_machine(self, scopes: Iterable[str] = (), **claims: Any) -> str:

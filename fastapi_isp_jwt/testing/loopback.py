@@ -19,10 +19,10 @@ DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
 class ServedIssuer:
-    """A small HTTP server on 127.0.0.1 publishing one :class:`TestIssuer`'s documents.
+    """A small HTTP server on 127.0.0.1 publishing one `TestIssuer`'s documents.
 
     Use it as a context manager; the port is picked by the system. Tokens keep the
-    issuer's own ``iss``: only the keys travel over HTTP, from :attr:`jwks_url`.
+    issuer's own ``iss``: only the keys travel over HTTP, from `jwks_url`.
     """
 
     def __init__(self, issuer: TestIssuer) -> None:

@@ -16,7 +16,7 @@ from fastapi_isp_jwt.testing import ServedIssuer, TestIssuer
 
 @pytest.fixture
 def isp_issuer() -> TestIssuer:
-    """A fresh :class:`TestIssuer` with its own key, for the ``acme`` organization."""
+    """A fresh `TestIssuer` with its own key, for the ``acme`` organization."""
     return TestIssuer()
 
 
