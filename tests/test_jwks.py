@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -24,23 +23,10 @@ from fastapi_isp_jwt.jwks import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.issuer_server import IssuerServer, server_error
+from tests.support.timing import ManualClock, wait_until, without_suspending
 
-T = TypeVar("T")
 TTL = 600.0
 COOLDOWN = 30.0
-
-
-class ManualClock:
-    """A monotonic clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -69,26 +55,6 @@ def clock() -> ManualClock:
 @pytest.fixture
 def cache(server: IssuerServer, clock: ManualClock) -> JWKSCache:
     return JWKSCache(server.jwks_url, ttl=TTL, cooldown=COOLDOWN, timeout=5.0, clock=clock)
-
-
-def without_suspending(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to its end in one step; fail if it ever had to wait."""
-    try:
-        coroutine.send(None)
-    except StopIteration as finished:
-        return finished.value  # type: ignore[no-any-return]
-    coroutine.close()
-    raise AssertionError("the coroutine suspended")
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Wait for work done by another thread (bounded, so a bug fails instead of hanging)."""
-    done = threading.Event()
-    for _ in range(500):
-        if condition():
-            return
-        done.wait(0.01)
-    raise AssertionError("the condition never became true")
 
 
 # -- configuration -------------------------------------------------------------------------

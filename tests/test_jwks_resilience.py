@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -32,25 +31,12 @@ from tests.support.issuer_server import (
     slow,
     trickle,
 )
+from tests.support.timing import ManualClock, wait_until, without_suspending
 
-T = TypeVar("T")
 TTL = 600.0
 COOLDOWN = 30.0
 MAX_STALE = 3600.0
 TIMEOUT = 0.5
-
-
-class ManualClock:
-    """A monotonic clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")
@@ -101,26 +87,6 @@ def make_cache(url: str, clock: ManualClock, **options: Any) -> JWKSCache:
 @pytest.fixture
 def cache(server: StreamingIssuerServer, clock: ManualClock) -> JWKSCache:
     return make_cache(server.jwks_url, clock)
-
-
-def without_suspending(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to its end in one step; fail if it ever had to wait."""
-    try:
-        coroutine.send(None)
-    except StopIteration as finished:
-        return finished.value  # type: ignore[no-any-return]
-    coroutine.close()
-    raise AssertionError("the coroutine suspended")
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Wait for work done by another thread (bounded, so a bug fails instead of hanging)."""
-    pause = threading.Event()
-    for _ in range(500):
-        if condition():
-            return
-        pause.wait(0.01)
-    raise AssertionError("the condition never became true")
 
 
 # -- every way a fetch can fail ---------------------------------------------------------------

@@ -1,0 +1,42 @@
+"""Time and waiting helpers for tests: a clock moved by hand, bounded waits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ManualClock:
+    """A monotonic clock that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def without_suspending(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to its end in one step; fail if it ever had to wait."""
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        return finished.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise AssertionError("the coroutine suspended")
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Wait for work done by another thread (bounded, so a bug fails instead of hanging)."""
+    pause = threading.Event()
+    for _ in range(500):
+        if condition():
+            return
+        pause.wait(0.01)
+    raise AssertionError("the condition never became true")
