@@ -36,7 +36,7 @@ unit: venv chromium
 	$(BIN)/pytest
 
 docs: venv
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: lint typecheck unit docs
 
