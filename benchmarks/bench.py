@@ -432,8 +432,8 @@ def render(results: Results, plan: Plan, elapsed: float) -> str:
             else ""
         )
         lines.append(
-            f"Memory: RSS growth after verifying {memory.tokens:,} distinct tokens with the "
-            f"default cache size ({memory.cache_size:,}): {full}"
+            f"Memory: RSS growth after verifying {memory.tokens:,} distinct tokens "
+            f"(twice each) with the default cache size ({memory.cache_size:,}): {full}"
             f"{(memory.rss_after - memory.rss_before) / 2**20:+.1f} MiB at the end "
             f"(from {memory.rss_before / 2**20:.1f} MiB)."
         )

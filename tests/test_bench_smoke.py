@@ -119,4 +119,4 @@ def test_quick_run_reports_cold_cache_fetches_and_memory_growth(
 ) -> None:
     assert "Cold cache: 100 concurrent requests" in quick_run.stdout
     assert "100 x 200" in quick_run.stdout
-    assert "RSS growth after verifying 2,000 distinct tokens" in quick_run.stdout
+    assert "RSS growth after verifying 2,000 distinct tokens (twice each)" in quick_run.stdout
