@@ -9,10 +9,11 @@ member names or non-finite numbers.
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.errors import InvalidTokenError
@@ -60,9 +61,11 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-_decode_json = json.JSONDecoder(
-    object_pairs_hook=_unique_object, parse_constant=_reject_constant
-).decode
+_decoder = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+_decode_json = _decoder.decode
+# The decoder's own scanner (C when available): a token's JSON almost never has the
+# surrounding whitespace that `decode` strips, so try it bare first and fall back.
+_scan_json = json.scanner.make_scanner(cast(Any, _decoder))  # typeshed mistypes its argument
 
 
 def _b64url_decode(segment: bytes) -> bytes:
@@ -74,7 +77,13 @@ def _b64url_decode(segment: bytes) -> bytes:
 
 def _json_object(raw: bytes, part: str) -> dict[str, Any]:
     try:
-        value = _decode_json(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        try:
+            value, end = _scan_json(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            value = _decode_json(text)
     except (ValueError, RecursionError):
         # UnicodeDecodeError and JSONDecodeError are both ValueErrors.
         raise InvalidTokenError(f"The token {part} is not a JSON object") from None

@@ -180,3 +180,16 @@ def test_require_typ_refuses_tokens_not_typed_as_access_tokens(typ: str | None) 
 def test_require_typ_accepts_rfc9068_types(typ: str) -> None:
     header = {"alg": "RS256", "typ": typ}
     assert check_header(header, ALLOWED, require_access_token_type=True) == "RS256"
+
+
+@pytest.mark.parametrize("text", [b' {"sub": "a"}', b'{"sub": "a"} ', b'\n{"sub": "a"}\t'])
+def test_json_with_surrounding_whitespace_is_still_an_object(text: bytes) -> None:
+    token = f"{b64(b'{}')}.{b64(text)}.{b64(b'sig')}"
+    assert parse_token(token, MAX).payload == {"sub": "a"}
+
+
+@pytest.mark.parametrize("text", [b'{"sub": "a"} x', b'{"sub": "a"}{}', b"{"])
+def test_json_followed_or_cut_by_anything_else_is_refused(text: bytes) -> None:
+    token = f"{b64(b'{}')}.{b64(text)}.{b64(b'sig')}"
+    with pytest.raises(InvalidTokenError, match="payload"):
+        parse_token(token, MAX)
