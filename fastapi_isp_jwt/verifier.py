@@ -76,7 +76,6 @@ class TokenVerifier:
         principal_class: type[Principal] = Principal,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._settings = settings
         self._max_token_bytes = settings.max_token_bytes
         self._algorithms = settings.algorithms
         self._typ = settings.require_typ
