@@ -15,13 +15,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from fastapi_isp_jwt import JWTAuth
+from fastapi_isp_jwt import PLATFORM_AUDIENCE_PREFIX, JWTAuth
 from fastapi_isp_jwt.testing.loopback import ServedIssuer
 from fastapi_isp_jwt.testing.transport import issuer_transport
 
 __all__ = ["PLATFORM_AUDIENCE_PREFIX", "SigningKey", "TestIssuer"]
-
-PLATFORM_AUDIENCE_PREFIX = "https://platform.dtc.istreamplanet.net/"
 
 _EC_CURVES: dict[str, ec.EllipticCurve] = {
     "ES256": ec.SECP256R1(),
