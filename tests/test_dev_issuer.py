@@ -385,6 +385,44 @@ def test_json_body_that_is_not_an_object_of_strings_is_invalid_request(
     assert oauth_error(response) == "invalid_request"
 
 
+@pytest.mark.parametrize("field", ["client_secret", "client_id", "audience", "scope"])
+def test_json_value_holding_a_lone_surrogate_is_invalid_request(
+    http: httpx.Client, field: str
+) -> None:
+    # JSON may escape a lone surrogate; no UTF-8 text can hold one.
+    body = json.dumps(machine_token_request(**{field: "dev\ud800"}))
+
+    response = http.post("/oauth/token", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert oauth_error(response) == "invalid_request"
+
+
+def test_json_name_holding_a_lone_surrogate_is_invalid_request(http: httpx.Client) -> None:
+    body = json.dumps({**machine_token_request(), "x\udfff": "1"})
+
+    response = http.post("/oauth/token", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert oauth_error(response) == "invalid_request"
+
+
+def test_form_value_that_is_not_utf8_is_invalid_request(http: httpx.Client) -> None:
+    # %ED%A0%80 is how a lone surrogate would look percent-encoded: not valid UTF-8.
+    body = (
+        str(httpx.QueryParams(machine_token_request(client_secret=""))) + "&client_secret=%ED%A0%80"
+    )
+
+    response = http.post(
+        "/oauth/token",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code == 400
+    assert oauth_error(response) == "invalid_request"
+
+
 def test_oversized_body_is_refused_with_413(http: httpx.Client) -> None:
     response = http.post("/oauth/token", data=machine_token_request(padding="x" * 20_000))
 

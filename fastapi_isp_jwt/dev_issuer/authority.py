@@ -42,17 +42,29 @@ def single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
     """Request parameters by name; a repeated name is an error, an empty value is absent.
 
     RFC 6749 §3.1/§3.2: parameters must not be repeated, and one sent without a value is
-    treated as omitted.
+    treated as omitted. Names and values must be Unicode text (no lone surrogates).
     """
     values: dict[str, str] = {}
     seen: set[str] = set()
     for name, value in pairs:
+        if not (_is_text(name) and _is_text(value)):
+            raise OAuthError("invalid_request", "parameters must be UTF-8 text")
         if name in seen:
             raise OAuthError("invalid_request", f"the parameter {name!r} was sent more than once")
         seen.add(name)
         if value:
             values[name] = value
     return values
+
+
+def _is_text(value: str) -> bool:
+    # A JSON body may escape a lone surrogate (\ud800); such a string is no Unicode text
+    # and would fail later wherever it is encoded, e.g. when a secret is compared.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _same_secret(given: str, expected: str | None) -> bool:
