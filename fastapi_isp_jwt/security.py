@@ -8,6 +8,7 @@ connections before ``accept``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,6 +53,10 @@ def _b64token(credentials: bytes) -> str:
         raise InvalidRequestError("The bearer token is malformed")
     return credentials.decode("ascii")
 
+
+# RFC 6749 §3.3 scope-token, and what may stand inside a quoted-string header parameter.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
+_QUOTABLE = re.compile(r"[\x20\x21\x23-\x5B\x5D-\x7E]*")
 
 # WebSocket close codes (RFC 6455 §7.4.1): 1008 policy violation, 1013 try again later.
 _WS_POLICY_VIOLATION = 1008
@@ -124,8 +129,8 @@ class JWTAuth(SecurityBase):
         )
         if not (isinstance(principal_class, type) and issubclass(principal_class, Principal)):
             raise ConfigurationError("principal_class must be Principal or a subclass of it")
-        if '"' in realm or "\\" in realm:
-            raise ConfigurationError("realm must not hold quotes or backslashes")
+        if not _QUOTABLE.fullmatch(realm):
+            raise ConfigurationError("realm must be printable ASCII without quotes or backslashes")
         self.key_sources: dict[str, JWKSCache] = {
             iss: JWKSCache(
                 url,
@@ -193,6 +198,10 @@ class JWTAuth(SecurityBase):
         try:
             token = self._token_of(connection)
             if token is None:
+                if security_scopes.scopes:
+                    # A route that requires scopes is never open to anonymous callers,
+                    # whatever auto_error says: there is no one to grant them to.
+                    raise MissingCredentialsError("Bearer credentials are required")
                 return None
             principal = await self.verifier.verify(token)
             if security_scopes.scopes:
@@ -254,7 +263,9 @@ class JWTAuth(SecurityBase):
             parts.append(f'error="{error.error}"')
             parts.append(f'error_description="{error.description}"')
         if isinstance(error, InsufficientScopeError):
-            parts.append(f'scope="{" ".join(error.required_scopes)}"')
+            # Scope names come from route code; only RFC 6749 scope tokens can be quoted safely.
+            scopes = (s for s in error.required_scopes if _SCOPE_TOKEN.fullmatch(s))
+            parts.append(f'scope="{" ".join(scopes)}"')
         return ", ".join(parts)
 
     def http_exception(self, error: AuthError) -> HTTPException:

@@ -57,11 +57,16 @@ _HEADER_MEMO_SIZE = 256
 _sha256 = hashlib.sha256
 
 
-def _ascii_of(token: object) -> bytes:
+def _ascii_of(token: object, max_bytes: int) -> bytes:
     """The token's bytes; refuses what cannot be a compact JWS at all."""
     # A compact JWS is ASCII text; checking first keeps odd input (bytes, None, lone
-    # surrogates) from failing inside the hash instead of being refused.
-    if type(token) is not str or not token.isascii():
+    # surrogates) from failing inside the hash instead of being refused, and the size
+    # cap keeps an oversized token from being hashed at all.
+    if type(token) is not str:
+        raise InvalidTokenError("The token is not a compact JWS")
+    if len(token) > max_bytes:
+        raise InvalidTokenError("The token is too large")
+    if not token.isascii():
         raise InvalidTokenError("The token is not a compact JWS")
     return token.encode("ascii")
 
@@ -104,7 +109,7 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Verify ``token`` and return its principal, fetching keys if needed."""
-        raw = _ascii_of(token)
+        raw = _ascii_of(token, self._max_token_bytes)
         digest = _sha256(raw).digest()
         if self._verified is not None:
             known = self._recall(digest)
@@ -118,7 +123,7 @@ class TokenVerifier:
 
     def verify_sync(self, token: str) -> Principal:
         """Blocking twin of `verify`; shares its caches."""
-        raw = _ascii_of(token)
+        raw = _ascii_of(token, self._max_token_bytes)
         digest = _sha256(raw).digest()
         if self._verified is not None:
             known = self._recall(digest)

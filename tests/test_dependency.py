@@ -9,7 +9,7 @@ import pytest
 from fastapi import Depends, FastAPI, Security
 from fastapi.testclient import TestClient
 
-from fastapi_isp_jwt import JWTAuth, Principal
+from fastapi_isp_jwt import ConfigurationError, JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.issuer_server import IssuerServer, closed_port_url, server_error
 
@@ -263,3 +263,36 @@ def test_a_forged_payload_with_an_original_signature_gets_401(
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     response = client.post("/streams", headers=bearer(f"{head}.{forged}.{signature}"))
     assert response.status_code == 401
+
+
+def test_auto_error_off_still_refuses_anonymous_callers_on_scoped_routes(
+    server: IssuerServer,
+) -> None:
+    auth = JWTAuth(issuer=server.url, audience=ACME, auto_error=False)
+    response = TestClient(make_app(auth)).post("/streams")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize("realm", ['say "hi"', "back\\slash", "line\r\nX-Injected: 1", "€uro"])
+def test_a_realm_that_cannot_be_quoted_fails_at_configuration(
+    server: IssuerServer, realm: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="realm"):
+        JWTAuth(issuer=server.url, audience=ACME, realm=realm)
+
+
+def test_a_route_scope_that_is_not_a_scope_token_is_left_out_of_the_challenge(
+    auth: JWTAuth, issuer: TestIssuer
+) -> None:
+    app = FastAPI()
+
+    @app.get("/odd")
+    async def odd(
+        principal: Principal = Security(auth, scopes=["streams:write", 'bad "scope"', "é"]),
+    ) -> dict[str, str]:
+        return {"subject": principal.subject}
+
+    response = TestClient(app).get("/odd", headers=bearer(issuer.mint()))
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"].endswith('scope="streams:write"')

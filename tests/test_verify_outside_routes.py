@@ -187,3 +187,21 @@ async def test_lifespan_warms_the_key_cache(
         assert server.jwks_requests == 1
         await auth.verify(issuer.mint())
         assert server.jwks_requests == 1
+
+
+def test_an_oversized_token_is_refused_before_it_is_hashed(
+    auth: JWTAuth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fastapi_isp_jwt.verifier as verifier_module
+
+    hashed: list[int] = []
+    real = verifier_module._sha256
+
+    def counting(data: bytes) -> object:
+        hashed.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(verifier_module, "_sha256", counting)
+    with pytest.raises(InvalidTokenError, match="too large"):
+        auth.verify_sync("a" * 1_000_000)
+    assert hashed == []
