@@ -196,6 +196,18 @@ def test_served_issuer_may_be_stopped_before_its_block_ends(issuer: TestIssuer) 
             httpx.get(served.jwks_url)
 
 
+def test_served_issuer_stopped_refuses_a_client_that_pooled_its_connection(
+    issuer: TestIssuer,
+) -> None:
+    with httpx.Client() as client:
+        with issuer.serve() as served:
+            assert client.get(served.jwks_url).status_code == 200
+
+        # An outage must look like one even to a client that kept its connection alive.
+        with pytest.raises(httpx.ConnectError):
+            client.get(served.jwks_url)
+
+
 # -- signing keys ------------------------------------------------------------------------------
 
 

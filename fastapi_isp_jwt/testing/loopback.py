@@ -62,7 +62,11 @@ class ServedIssuer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and free the port; safe to call more than once."""
+        """Stop serving and free the port; safe to call more than once.
+
+        Every answer closes its connection, so after `stop` no client reaches the issuer,
+        not even one that pooled its connection.
+        """
         if self._thread.is_alive():
             self._httpd.shutdown()
             self._thread.join()
@@ -99,6 +103,9 @@ def _handler_for(served: ServedIssuer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
+                # One request per connection: a kept-alive connection would outlive stop()
+                # in its handler thread and keep answering a test that simulates an outage.
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
