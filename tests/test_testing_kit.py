@@ -233,6 +233,26 @@ def test_issuer_given_a_signing_key_signs_and_publishes_with_it() -> None:
     issuer = TestIssuer(signing_key=key)
 
     assert [k["kid"] for k in issuer.jwks()["keys"]] == ["kept-key"]
+
+
+def test_jwks_publishes_the_keys_of_one_moment_while_another_thread_rotates() -> None:
+    # A key that rotates the issuer while it is being published stands in for another
+    # thread calling rotate() in the middle of jwks(), deterministically.
+    issuers: list[TestIssuer] = []
+
+    class RotatesWhilePublished(SigningKey):
+        def public_jwk(self) -> dict[str, Any]:
+            issuers[0].rotate("EdDSA")
+            return super().public_jwk()
+
+    first = SigningKey.generate("EdDSA", kid="first")
+    issuer = TestIssuer(signing_key=RotatesWhilePublished(first.kid, first.alg, first.private_key))
+    issuers.append(issuer)
+
+    document = issuer.jwks()
+
+    assert [k["kid"] for k in document["keys"]] == ["first"]
+    assert len(issuer.published_keys) == 2
     assert issuer.auth().verify_sync(issuer.mint()).subject == "auth0|test-user"
 
 

@@ -122,6 +122,9 @@ class TestIssuer:
         self.client_id = client_id
         self.signing_key = signing_key or SigningKey.generate(algorithm)
         self._published: dict[str, SigningKey] = {self.signing_key.kid: self.signing_key}
+        # rotate() and retire() may run in a test's thread while a server thread renders
+        # the JWKS: every reader takes a snapshot under this lock.
+        self._keys_lock = threading.Lock()
         self._jwks_requests = 0
         self._counter_lock = threading.Lock()
         self._transport: httpx.MockTransport | None = None
@@ -192,21 +195,26 @@ class TestIssuer:
 
     @property
     def published_keys(self) -> tuple[SigningKey, ...]:
-        return tuple(self._published.values())
+        """The keys published right now, oldest first."""
+        with self._keys_lock:
+            return tuple(self._published.values())
 
     def jwks(self) -> dict[str, Any]:
         """The JWKS document the issuer publishes right now."""
-        return {"keys": [key.public_jwk() for key in self._published.values()]}
+        return {"keys": [key.public_jwk() for key in self.published_keys]}
 
     def rotate(self, algorithm: str | None = None) -> SigningKey:
         """Publish a new key and sign with it from now on; the old key stays published."""
-        self.signing_key = SigningKey.generate(algorithm or self.signing_key.alg)
-        self._published[self.signing_key.kid] = self.signing_key
-        return self.signing_key
+        key = SigningKey.generate(algorithm or self.signing_key.alg)
+        with self._keys_lock:
+            self._published[key.kid] = key
+            self.signing_key = key
+        return key
 
     def retire(self, kid: str) -> None:
         """Stop publishing the key ``kid`` (tokens it signed must then be refused)."""
-        del self._published[kid]
+        with self._keys_lock:
+            del self._published[kid]
 
     def claims(
         self,
