@@ -39,6 +39,7 @@ from fastapi_isp_jwt.dev_issuer import (
     s256_challenge,
 )
 from fastapi_isp_jwt.dev_issuer.server import banner
+from fastapi_isp_jwt.testing import SigningKey
 
 LOOPBACK_REDIRECT = "http://127.0.0.1:8000/docs/oauth2-redirect"
 PUBLIC_CLIENT = DevClient("browser-app", None, ("streams:read",))
@@ -996,6 +997,33 @@ def test_callers_creating_the_key_file_at_once_agree_on_one_key(tmp_path: Path) 
 def test_damaged_key_file_is_a_configuration_error(tmp_path: Path) -> None:
     path = tmp_path / "dev-key.json"
     path.write_text("{not json")
+
+    with pytest.raises(ConfigurationError, match="damaged"):
+        load_or_create_key(path)
+
+
+def key_file_with(path: Path, **changes: object) -> Path:
+    key = SigningKey.generate("RS256")
+    document = {"kid": key.kid, "alg": key.alg, "private_key": key.to_pem().decode()}
+    path.write_text(json.dumps({**document, **changes}))
+    return path
+
+
+@pytest.mark.parametrize("alg", ["RSnope", "PS", "HS256", 256])
+def test_key_file_naming_an_unknown_algorithm_is_a_configuration_error(
+    tmp_path: Path, alg: object
+) -> None:
+    path = key_file_with(tmp_path / "dev-key.json", alg=alg)
+
+    with pytest.raises(ConfigurationError, match="damaged"):
+        load_or_create_key(path)
+
+
+@pytest.mark.parametrize("kid", [7, "", None])
+def test_key_file_whose_kid_is_not_text_is_a_configuration_error(
+    tmp_path: Path, kid: object
+) -> None:
+    path = key_file_with(tmp_path / "dev-key.json", kid=kid)
 
     with pytest.raises(ConfigurationError, match="damaged"):
         load_or_create_key(path)

@@ -227,6 +227,28 @@ def test_signing_key_from_pem_refuses_a_key_that_does_not_fit_the_algorithm() ->
         SigningKey.from_pem(key.to_pem(), kid=key.kid, alg="ES384")
 
 
+@pytest.mark.parametrize("alg", ["RSnope", "PSX", "ESnope", "HS256", "none"])
+def test_signing_key_cannot_be_generated_for_an_unknown_algorithm(alg: str) -> None:
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        SigningKey.generate(alg)
+
+
+@pytest.mark.parametrize("alg", ["RSnope", "PS", "RS256 ", 256])
+def test_signing_key_from_pem_refuses_an_unknown_algorithm(alg: Any) -> None:
+    key = SigningKey.generate("RS256")
+
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        SigningKey.from_pem(key.to_pem(), kid=key.kid, alg=alg)
+
+
+@pytest.mark.parametrize("kid", [7, "", None])
+def test_signing_key_needs_a_kid_that_is_text(kid: Any) -> None:
+    key = SigningKey.generate("RS256")
+
+    with pytest.raises(ValueError, match="kid"):
+        SigningKey.from_pem(key.to_pem(), kid=kid, alg="RS256")
+
+
 def test_issuer_given_a_signing_key_signs_and_publishes_with_it() -> None:
     key = SigningKey.generate("RS256", kid="kept-key")
 

@@ -15,16 +15,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from fastapi_isp_jwt import PLATFORM_AUDIENCE_PREFIX, JWTAuth
+from fastapi_isp_jwt import ALGORITHMS, PLATFORM_AUDIENCE_PREFIX, JWTAuth
 from fastapi_isp_jwt.testing.loopback import ServedIssuer
 from fastapi_isp_jwt.testing.transport import issuer_transport
 
 __all__ = ["PLATFORM_AUDIENCE_PREFIX", "SigningKey", "TestIssuer"]
 
+# By the JWK curve name each EC algorithm of ALGORITHMS requires.
 _EC_CURVES: dict[str, ec.EllipticCurve] = {
-    "ES256": ec.SECP256R1(),
-    "ES384": ec.SECP384R1(),
-    "ES512": ec.SECP521R1(),
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
 }
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -38,26 +39,35 @@ class SigningKey:
     alg: str
     private_key: PrivateKey = field(repr=False)
 
+    def __post_init__(self) -> None:
+        # Checked here, so that a key read from a file fails when it is loaded rather
+        # than when it first signs.
+        if not isinstance(self.kid, str) or not self.kid:
+            raise ValueError("a signing key needs a kid that is non-empty text")
+        if not _fits(self.private_key, self.alg):
+            raise ValueError(f"the key does not fit the algorithm {self.alg!r}")
+
     @classmethod
     def generate(cls, alg: str = "RS256", kid: str | None = None) -> SigningKey:
+        """A new private key for ``alg``, one of ``fastapi_isp_jwt.ALGORITHMS``."""
+        kty, crv = _key_type(alg)
         private_key: PrivateKey
-        if alg[:2] in ("RS", "PS"):
+        if kty == "RSA":
             private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        elif alg in _EC_CURVES:
-            private_key = ec.generate_private_key(_EC_CURVES[alg])
-        elif alg == "EdDSA":
-            private_key = ed25519.Ed25519PrivateKey.generate()
+        elif kty == "EC":
+            private_key = ec.generate_private_key(_EC_CURVES[str(crv)])
         else:
-            raise ValueError(f"cannot generate a key for {alg!r}")
+            private_key = ed25519.Ed25519PrivateKey.generate()
         return cls(kid=kid or secrets.token_hex(8), alg=alg, private_key=private_key)
 
     @classmethod
     def from_pem(cls, pem: bytes, *, kid: str, alg: str) -> SigningKey:
         """Load a private key saved with `to_pem`; ``alg`` must fit the key's type."""
+        _key_type(alg)
         private_key = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(
             private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-        ) or not _fits(private_key, alg):
+        ):
             raise ValueError(f"the key does not fit the algorithm {alg!r}")
         return cls(kid=kid, alg=alg, private_key=private_key)
 
@@ -83,15 +93,24 @@ class SigningKey:
         return jwk
 
 
-def _fits(private_key: PrivateKey, alg: str) -> bool:
-    if alg[:2] in ("RS", "PS"):
+def _key_type(alg: object) -> tuple[str, str | None]:
+    """The ``kty`` and ``crv`` a key for ``alg`` has; only ALGORITHMS are known."""
+    algorithm = ALGORITHMS.get(alg) if isinstance(alg, str) else None
+    if algorithm is None:
+        raise ValueError(f"unknown algorithm {alg!r}: use one of {', '.join(ALGORITHMS)}")
+    return algorithm.kty, algorithm.crv
+
+
+def _fits(private_key: object, alg: str) -> bool:
+    kty, crv = _key_type(alg)
+    if kty == "RSA":
         return isinstance(private_key, rsa.RSAPrivateKey)
-    if alg in _EC_CURVES:
+    if kty == "EC":
         return (
             isinstance(private_key, ec.EllipticCurvePrivateKey)
-            and private_key.curve.name == _EC_CURVES[alg].name
+            and private_key.curve.name == _EC_CURVES[str(crv)].name
         )
-    return alg == "EdDSA" and isinstance(private_key, ed25519.Ed25519PrivateKey)
+    return isinstance(private_key, ed25519.Ed25519PrivateKey)  # OKP: Ed25519 is the one curve
 
 
 class TestIssuer:
