@@ -168,7 +168,8 @@ def _decode(token: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
         return f"a JWS has 3 dot-separated parts, this has {len(parts)}"
     try:
         header, claims = _segment(parts[0]), _segment(parts[1])
-    except (binascii.Error, UnicodeError, ValueError):
+    except (binascii.Error, UnicodeError, ValueError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser can follow.
         return "the header or payload is not base64url-encoded JSON"
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return "the header or payload is not a JSON object"

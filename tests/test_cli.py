@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -105,6 +106,15 @@ def test_inspect_of_something_that_is_no_jwt_says_it_cannot_decode() -> None:
 
     assert status == 1
     assert "Cannot decode: a JWS has 3 dot-separated parts, this has 1" in out
+
+
+def test_inspect_of_a_token_with_a_deeply_nested_header_says_it_cannot_decode() -> None:
+    header = base64.urlsafe_b64encode(b"[" * 100_000).rstrip(b"=").decode()
+
+    status, out = run("inspect", f"{header}.e30.c2ln")
+
+    assert status == 1
+    assert "Cannot decode: the header or payload is not base64url-encoded JSON" in out
 
 
 def test_inspect_accepts_a_valid_token_and_names_the_caller(

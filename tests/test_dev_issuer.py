@@ -951,6 +951,23 @@ def test_toml_config_file_is_read_too(tmp_path: Path) -> None:
     assert config.users == (DevUser("bob", "pw", (), "auth0|bob"),)
 
 
+def test_deeply_nested_json_config_file_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "issuer.json"
+    path.write_text('{"audiences": ' + "[" * 100_000)
+
+    with pytest.raises(ConfigurationError, match="is not valid"):
+        load_config(path)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="TOML needs tomllib (Python 3.11+)")
+def test_deeply_nested_toml_config_file_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "issuer.toml"
+    path.write_text("audiences = " + "[" * 100_000)
+
+    with pytest.raises(ConfigurationError, match="is not valid"):
+        load_config(path)
+
+
 def test_config_file_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "issuer.json"
     path.write_text(json.dumps({"prot": 9000}))
@@ -1007,6 +1024,14 @@ def key_file_with(path: Path, **changes: object) -> Path:
     document = {"kid": key.kid, "alg": key.alg, "private_key": key.to_pem().decode()}
     path.write_text(json.dumps({**document, **changes}))
     return path
+
+
+def test_deeply_nested_key_file_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "dev-key.json"
+    path.write_text("[" * 100_000)
+
+    with pytest.raises(ConfigurationError, match="damaged"):
+        load_or_create_key(path)
 
 
 @pytest.mark.parametrize("alg", ["RSnope", "PS", "HS256", 256])

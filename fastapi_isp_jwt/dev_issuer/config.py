@@ -238,6 +238,10 @@ def _read_document(path: Path) -> dict[str, Any]:
             document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"the config file {path} is not valid: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(
+            f"the config file {path} is not valid: nested too deeply"
+        ) from None
     if not isinstance(document, dict):
         raise ConfigurationError(f"the config file {path} must hold an object/table at the top")
     return document

@@ -44,7 +44,7 @@ def load_key(path: Path) -> SigningKey:
         raise
     except OSError as exc:
         raise ConfigurationError(f"cannot read the key file {path}: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise ConfigurationError(
             f"the key file {path} is damaged; delete it and a new key will be made"
         ) from None
