@@ -526,6 +526,8 @@ class ClientCredentials(httpx.Auth):
         code = payload.get("error")
         if not isinstance(code, str) or not _OAUTH_ERROR_CODE.fullmatch(code):
             return None, ""
+        # Both come from the server, which may echo the request body back.
+        code = self._secret.redact(code)
         description = payload.get("error_description")
         if not isinstance(description, str):
             return code, ""
@@ -535,9 +537,10 @@ class ClientCredentials(httpx.Auth):
     def _error(
         self, message: str, oauth_error: str | None = None, status_code: int | None = None
     ) -> TokenRequestError:
-        return TokenRequestError(
-            self._secret.redact(message), oauth_error=oauth_error, status_code=status_code
-        )
+        # ``message`` is fixed text plus parts already redacted where they entered (server
+        # answers, exception texts): redacting it whole would garble the fixed words
+        # whenever the secret is short, and the gaps would hint at the secret.
+        return TokenRequestError(message, oauth_error=oauth_error, status_code=status_code)
 
 
 _ACCEPT = {"Accept": "application/json"}

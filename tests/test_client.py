@@ -764,6 +764,43 @@ def test_secret_echoed_back_by_the_endpoint_is_redacted(
     assert CLIENT_SECRET not in str(caught.value)
 
 
+def test_secret_echoed_back_as_the_error_code_is_redacted(
+    server: TokenServer, auth: ClientCredentials
+) -> None:
+    server.script(oauth_error(CLIENT_SECRET, 401))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert caught.value.oauth_error == "[redacted]"
+    assert CLIENT_SECRET not in str(caught.value)
+
+
+def test_secret_in_a_transport_error_is_redacted(clock: FakeClock) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"proxy refused a body with {CLIENT_SECRET}", request=request)
+
+    auth = ClientCredentials(
+        token_url="https://tenant.example/oauth/token",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+        max_attempts=1,
+        transport=httpx.MockTransport(refuse),
+        clock=clock,
+    )
+    with pytest.raises(TokenRequestError, match=r"a body with \[redacted\]") as caught:
+        auth.get_token()
+    assert CLIENT_SECRET not in str(caught.value)
+
+
+def test_the_library_s_own_wording_is_never_redacted(server: TokenServer, clock: FakeClock) -> None:
+    # A secret that happens to occur in fixed text must not garble it (or hint at the secret).
+    auth = credentials(server, clock, client_secret="s", max_attempts=1)
+    server.script(unavailable(503))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert str(caught.value) == "token endpoint answered HTTP 503"
+
+
 def test_logs_never_contain_the_secret_or_the_token(
     server: TokenServer, client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
