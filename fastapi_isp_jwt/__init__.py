@@ -27,7 +27,7 @@ from fastapi_isp_jwt.errors import (
     MissingCredentialsError,
     TokenRequestError,
 )
-from fastapi_isp_jwt.principal import Principal
+from fastapi_isp_jwt.principal import Claims, Principal
 from fastapi_isp_jwt.security import JWTAuth
 
 __version__ = "0.1.0"
@@ -38,6 +38,7 @@ __all__ = [
     "ORGANIZATION_PLACEHOLDER",
     "PLATFORM_AUDIENCE_PREFIX",
     "AuthError",
+    "Claims",
     "ClientCredentials",
     "ConfigurationError",
     "ISPJWTError",

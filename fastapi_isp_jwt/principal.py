@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from types import MappingProxyType
 from typing import Any
 
 from pydantic import (
@@ -18,9 +17,79 @@ from pydantic import (
 
 from fastapi_isp_jwt.errors import InvalidTokenError
 
-__all__ = ["Principal", "build_principal"]
+__all__ = ["Claims", "Principal", "build_principal"]
 
 MACHINE_GRANT_TYPE = "client-credentials"
+
+
+def _frozen(value: Any) -> Any:
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return tuple(_frozen(item) for item in value)
+    if kind is dict:
+        return Claims(value)
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    if isinstance(value, Claims):
+        return {key: _thawed(item) for key, item in value.items()}
+    if type(value) is tuple:
+        return [_thawed(item) for item in value]
+    return value
+
+
+class Claims(Mapping[str, Any]):
+    """A token's claims, read-only all the way down: arrays become tuples, objects Claims.
+
+    A verified principal may be answered from the cache to many requests, so nothing a
+    route does to its claims can reach another request. Hashable, copyable and picklable;
+    it serializes back to plain JSON objects and arrays.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, claims: Mapping[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = {key: _frozen(value) for key, value in (claims or {}).items()}
+
+    @classmethod
+    def _adopt(cls, payload: dict[str, Any]) -> Claims:
+        """Wrap a freshly parsed payload that nothing else holds, freezing it in place."""
+        for key, value in payload.items():
+            kind = type(value)
+            if kind is list or kind is dict:
+                payload[key] = _frozen(value)
+        claims = cls.__new__(cls)
+        claims._data = payload
+        return claims
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return f"Claims({self._data!r})"
+
+    def __reduce__(self) -> tuple[type[Claims], tuple[dict[str, Any]]]:
+        return (Claims, (self._data,))
+
+    def __copy__(self) -> Claims:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Claims:
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The claims as plain JSON-like data (objects as dicts, arrays as lists)."""
+        return _thawed(self)  # type: ignore[no-any-return]
 
 
 class Principal(BaseModel):
@@ -34,7 +103,7 @@ class Principal(BaseModel):
     same name (or alias), and a token whose claims do not validate is refused with 401.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     subject: str
     scopes: frozenset[str] = frozenset()
@@ -44,16 +113,16 @@ class Principal(BaseModel):
     is_machine: bool = False
     issued_at: datetime | None = None
     expires_at: datetime
-    claims: Mapping[str, Any] = Field(default_factory=lambda: MappingProxyType({}))
+    claims: Mapping[str, Any] = Field(default_factory=Claims)
 
     @field_validator("claims", mode="after")
     @classmethod
     def _read_only_claims(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
-        return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+        return value if isinstance(value, Claims) else Claims(value)
 
     @field_serializer("claims")
     def _serialize_claims(self, value: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(value)
+        return _thawed(value) if isinstance(value, Claims) else dict(value)
 
     def has_scopes(self, *scopes: str) -> bool:
         """Whether every one of ``scopes`` was granted (whole scope tokens, exact match)."""
@@ -104,7 +173,8 @@ def _trusted_principal(fields: dict[str, Any]) -> Principal:
     """
     principal = Principal.__new__(Principal)
     _set_attribute(principal, "__dict__", fields)
-    _set_attribute(principal, "__pydantic_fields_set__", _ALL_FIELDS)
+    # A set of its own: model_copy(update=...) adds to it.
+    _set_attribute(principal, "__pydantic_fields_set__", set(_ALL_FIELDS))
     _set_attribute(principal, "__pydantic_extra__", None)
     _set_attribute(principal, "__pydantic_private__", None)
     return principal
@@ -127,7 +197,7 @@ def build_principal(
         "is_machine": payload.get("gty") == MACHINE_GRANT_TYPE,
         "issued_at": None if issued_at is None else _from_timestamp(issued_at, _UTC),
         "expires_at": _from_timestamp(payload["exp"], _UTC),
-        "claims": MappingProxyType(payload),
+        "claims": Claims._adopt(payload),
     }
     if principal_class is Principal:
         return _trusted_principal(fields)

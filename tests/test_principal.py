@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import datetime, timezone
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 from pydantic import Field, ValidationError
 
 from fastapi_isp_jwt.errors import InvalidTokenError
-from fastapi_isp_jwt.principal import Principal, build_principal
+from fastapi_isp_jwt.principal import Claims, Principal, build_principal
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
 
@@ -109,3 +111,39 @@ def test_the_fast_construction_equals_full_validation() -> None:
     assert fast == validated
     assert fast.model_dump() == validated.model_dump()
     assert fast.model_fields_set == validated.model_fields_set
+
+
+def test_nested_claims_are_read_only_too() -> None:
+    principal = build(claims(roles=["viewer"], meta={"tier": "gold", "tags": ["a"]}))
+    assert principal.claims["roles"] == ("viewer",)
+    assert principal.claims["meta"]["tags"] == ("a",)
+    with pytest.raises(AttributeError):
+        principal.claims["roles"].append("admin")
+    with pytest.raises(TypeError):
+        principal.claims["meta"]["tier"] = "platinum"
+
+
+def test_claims_serialize_back_to_json_arrays_and_objects() -> None:
+    principal = build(claims(roles=["viewer"], meta={"tags": ["a"]}))
+    assert principal.model_dump()["claims"]["roles"] == ["viewer"]
+    assert principal.model_dump()["claims"]["meta"] == {"tags": ["a"]}
+    assert isinstance(principal.claims, Claims)
+    assert principal.claims.to_dict()["meta"] == {"tags": ["a"]}
+
+
+def test_a_principal_can_be_copied_with_changes() -> None:
+    principal = build(claims())
+    copied = principal.model_copy(update={"organization": "globex"})
+    assert copied.organization == "globex"
+    assert principal.organization == "acme"
+
+
+def test_a_principal_survives_deepcopy_and_pickle() -> None:
+    principal = build(claims(roles=["viewer"], scope="a b"))
+    assert copy.deepcopy(principal) == principal
+    assert pickle.loads(pickle.dumps(principal)) == principal  # noqa: S301 - our own bytes
+
+
+def test_a_principal_is_hashable_like_any_frozen_model() -> None:
+    payload = claims(roles=["viewer"])
+    assert hash(build(dict(payload))) == hash(build(dict(payload)))
