@@ -135,21 +135,26 @@ def _mint(args: argparse.Namespace, out: TextIO) -> int:
     issuer = TestIssuer(issuer_url, client_id=args.client_id, signing_key=key)
     audience = args.audience or PLATFORM_AUDIENCE_PREFIX + args.organization
     scopes = tuple(dict.fromkeys(s for group in args.scope for s in group.split()))
-    extra = dict(args.claim)
     if args.machine:
-        token = issuer.mint_machine(
-            scopes, audience=audience, permissions=scopes, expires_in=args.expires_in, **extra
+        payload = issuer.claims(
+            scopes=scopes,
+            machine=True,
+            audience=audience,
+            permissions=scopes,
+            expires_in=args.expires_in,
         )
     else:
-        token = issuer.mint(
+        payload = issuer.claims(
             args.subject or DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD).subject,
             scopes,
             audience=[audience, issuer_url + "userinfo"],
             permissions=scopes,
             expires_in=args.expires_in,
-            **extra,
         )
-    out.write(token + "\n")
+    # Merged into the payload, never passed as keyword arguments: a claim named like an
+    # option of claims() (audience, machine, ...) stays a claim and changes nothing else.
+    payload.update(args.claim)
+    out.write(issuer.sign(payload) + "\n")
     return EXIT_OK
 
 

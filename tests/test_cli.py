@@ -229,6 +229,55 @@ def test_mint_adds_extra_claims_read_as_json(tmp_path: Path) -> None:
     assert claims["aud"][0] == "https://platform.dtc.istreamplanet.net/globex"
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "audience",
+        "expires_in",
+        "headers",
+        "organization",
+        "client_id",
+        "machine",
+        "subject",
+        "scopes",
+        "permissions",
+        "issued_at",
+        "not_before",
+        "key",
+    ],
+)
+def test_mint_extra_claim_named_like_a_mint_option_is_only_a_claim(
+    tmp_path: Path, name: str
+) -> None:
+    status, out = run("mint", "--key-file", str(tmp_path / "k.json"), "--claim", f"{name}=1")
+
+    claims = jwt.decode(out.strip(), options={"verify_signature": False})
+
+    assert status == 0
+    assert claims[name] == 1
+    assert claims["aud"] == [DEFAULT_AUDIENCE, "http://127.0.0.1:8765/userinfo"]
+    assert claims["azp"] == "dev-client"
+    assert claims["exp"] - claims["iat"] == 3600
+    assert "gty" not in claims
+
+
+@pytest.mark.parametrize("name", ["audience", "machine", "client_id", "scopes"])
+def test_mint_machine_extra_claim_named_like_a_mint_option_is_only_a_claim(
+    tmp_path: Path, name: str
+) -> None:
+    status, out = run(
+        "mint", "--machine", "--key-file", str(tmp_path / "k.json"), "--claim", f"{name}=false"
+    )
+
+    claims = jwt.decode(out.strip(), options={"verify_signature": False})
+
+    assert status == 0
+    assert claims[name] is False
+    assert claims["aud"] == DEFAULT_AUDIENCE
+    assert claims["sub"] == "dev-client@clients"
+    assert claims["gty"] == "client-credentials"
+
+
 # -- dev-issuer ----------------------------------------------------------------------------------
 
 
