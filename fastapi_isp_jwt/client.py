@@ -383,7 +383,7 @@ class ClientCredentials(httpx.Auth):
                     response = client.post(self._token_url, data=self._form(), headers=_ACCEPT)
             except httpx.TransportError as exc:
                 outcome = self._unreachable(exc)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, UnicodeError) as exc:
                 outcome = _Failure(
                     self._error(f"token request failed: {type(exc).__name__}"), False
                 )
@@ -406,7 +406,7 @@ class ClientCredentials(httpx.Auth):
                     )
             except httpx.TransportError as exc:
                 outcome = self._unreachable(exc)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, UnicodeError) as exc:
                 outcome = _Failure(
                     self._error(f"token request failed: {type(exc).__name__}"), False
                 )
@@ -607,6 +607,15 @@ def _require(condition: bool, message: str) -> None:
 def _required_text(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{name} must be a non-empty string")
+    return _utf8_text(name, value)
+
+
+def _utf8_text(name: str, value: str) -> str:
+    # The form body is UTF-8: a lone surrogate would fail there, at request time.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"{name} must be encodable as UTF-8") from None
     return value
 
 
@@ -616,7 +625,7 @@ def _scope_text(scope: str | Iterable[str] | None) -> str | None:
     parts = scope.split() if isinstance(scope, str) else list(scope)
     if not parts or not all(isinstance(part, str) and part and " " not in part for part in parts):
         raise ConfigurationError("scope must be a space-delimited string or an iterable of scopes")
-    return " ".join(parts)
+    return _utf8_text("scope", " ".join(parts))
 
 
 def _resolve_token_url(token_url: str | None, domain: str | None) -> str:
@@ -628,6 +637,10 @@ def _resolve_token_url(token_url: str | None, domain: str | None) -> str:
                 "domain must be a bare host name such as 'istreamplanet.auth0.com' "
                 "(pass token_url for a full URL)"
             )
+        host, _, port = domain.rstrip("/").partition(":")
+        _require_dns_name("domain", host)
+        if port:
+            _require_tcp_port("domain", int(port))
         return f"https://{domain.rstrip('/')}/oauth/token"
     assert token_url is not None
     try:
@@ -641,4 +654,26 @@ def _resolve_token_url(token_url: str | None, domain: str | None) -> str:
         raise ConfigurationError("token_url must use https (plain http only on loopback)")
     if url.userinfo or url.fragment:
         raise ConfigurationError("token_url must not carry credentials or a fragment")
+    # httpx keeps a non-ASCII host in its IDNA (xn--) form here.
+    _require_dns_name("token_url", url.raw_host.decode("ascii", "replace"))
+    if url.port is not None:
+        _require_tcp_port("token_url", url.port)
     return str(url)
+
+
+def _require_dns_name(name: str, host: str) -> None:
+    """Refuses a host the resolver would fail on with a bare ``UnicodeError`` at request time."""
+    try:
+        encoded = host.encode("idna")
+    except UnicodeError:
+        encoded = b""
+    if not encoded or len(encoded.rstrip(b".")) > 253:
+        raise ConfigurationError(
+            f"{name}: {host[:80]!r} is not a valid DNS host name "
+            "(an empty label, a label over 63 characters or a name over 253)"
+        )
+
+
+def _require_tcp_port(name: str, port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(f"{name}: the port must be between 1 and 65535")

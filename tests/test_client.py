@@ -147,6 +147,55 @@ def test_domain_must_be_a_bare_host_name(domain: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "domain",
+    ["tenant..example", "a" * 64 + ".example", ".".join(["abcdefgh"] * 30)],
+    ids=["empty-label", "label-over-63", "name-over-253"],
+)
+def test_domain_must_be_a_valid_dns_name(domain: str) -> None:
+    with pytest.raises(ConfigurationError, match="not a valid DNS host name"):
+        ClientCredentials(
+            domain=domain, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, audience=AUDIENCE
+        )
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999"])
+def test_domain_port_must_be_a_tcp_port(port: str) -> None:
+    with pytest.raises(ConfigurationError, match="port must be between 1 and 65535"):
+        ClientCredentials(
+            domain=f"tenant.example:{port}",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            audience=AUDIENCE,
+        )
+
+
+def test_domain_with_a_port_gives_the_endpoint_on_that_port() -> None:
+    auth = ClientCredentials(
+        domain="tenant.example:8443",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+    )
+    assert auth.token_url == "https://tenant.example:8443/oauth/token"
+
+
+@pytest.mark.parametrize(
+    ("token_url", "reason"),
+    [
+        ("https://tenant..example/oauth/token", "not a valid DNS host name"),
+        ("https://" + "a" * 64 + ".example/oauth/token", "not a valid DNS host name"),
+        ("https://tenant.example:99999/oauth/token", "port must be between 1 and 65535"),
+        ("https://tenant.example:0/oauth/token", "port must be between 1 and 65535"),
+    ],
+)
+def test_token_url_host_and_port_must_be_usable(token_url: str, reason: str) -> None:
+    with pytest.raises(ConfigurationError, match=reason):
+        ClientCredentials(
+            token_url=token_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, audience=AUDIENCE
+        )
+
+
+@pytest.mark.parametrize(
     ("token_url", "reason"),
     [
         ("http://tenant.example/oauth/token", "must use https"),
@@ -183,6 +232,18 @@ def test_credentials_must_not_be_empty(missing: str) -> None:
     }
     values[missing] = " "
     with pytest.raises(ConfigurationError, match=f"{missing} must be a non-empty string"):
+        ClientCredentials(token_url="https://tenant.example/oauth/token", **values)
+
+
+@pytest.mark.parametrize("field", ["client_id", "client_secret", "audience", "scope"])
+def test_credentials_must_be_encodable_as_utf8(field: str) -> None:
+    values: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "audience": AUDIENCE,
+    }
+    values[field] = "lone-surrogate-\udc80"
+    with pytest.raises(ConfigurationError, match=f"{field} must be encodable as UTF-8"):
         ClientCredentials(token_url="https://tenant.example/oauth/token", **values)
 
 
@@ -529,6 +590,25 @@ def test_timeouts_from_a_custom_transport_are_retried(clock: FakeClock) -> None:
     with pytest.raises(TokenRequestError, match="ReadTimeout"):
         auth.get_token()
     assert len(attempts) == 3
+
+
+def test_a_unicode_error_below_httpx_is_a_token_request_error(clock: FakeClock) -> None:
+    # The resolver IDNA-encodes host names; its UnicodeError is not an httpx error.
+    def unencodable_host(request: httpx.Request) -> httpx.Response:
+        raise UnicodeError("encoding with 'idna' codec failed")
+
+    auth = ClientCredentials(
+        token_url="https://tenant.example/oauth/token",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        audience=AUDIENCE,
+        transport=httpx.MockTransport(unencodable_host),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    with pytest.raises(TokenRequestError, match="UnicodeError") as caught:
+        auth.get_token()
+    assert (caught.value.oauth_error, caught.value.status_code) == (None, None)
 
 
 class RecordingTransport(httpx.BaseTransport):
