@@ -55,6 +55,10 @@ EXIT_USAGE = 2
 # -- dev-issuer ----------------------------------------------------------------------------
 
 
+def _given(flag: str | None, default: str) -> str:
+    return flag if flag is not None else default
+
+
 def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
     account_flags = [
         name
@@ -75,11 +79,12 @@ def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
             )
         config = load_config(args.config)
     else:
+        # An empty flag is passed on, and refused, rather than mistaken for no flag.
         config = DevIssuerConfig(
             clients=(
                 DevClient(
-                    args.client_id or DEFAULT_CLIENT_ID,
-                    args.client_secret or DEFAULT_CLIENT_SECRET,
+                    _given(args.client_id, DEFAULT_CLIENT_ID),
+                    _given(args.client_secret, DEFAULT_CLIENT_SECRET),
                     tuple(args.client_scopes.split())
                     if args.client_scopes is not None
                     else DEFAULT_CLIENT_SCOPES,
@@ -87,8 +92,8 @@ def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
             ),
             users=(
                 DevUser(
-                    args.username or DEFAULT_USERNAME,
-                    args.password or DEFAULT_PASSWORD,
+                    _given(args.username, DEFAULT_USERNAME),
+                    _given(args.password, DEFAULT_PASSWORD),
                     tuple(args.user_scopes.split())
                     if args.user_scopes is not None
                     else DEFAULT_USER_SCOPES,

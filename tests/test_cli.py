@@ -345,6 +345,32 @@ def test_dev_issuer_command_takes_the_client_secret_from_a_flag(tmp_path: Path) 
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("flag", "named"),
+    [
+        ("--client-id", "client_id"),
+        ("--client-secret", "client_secret"),
+        ("--username", "username"),
+        ("--password", "password"),
+    ],
+)
+def test_dev_issuer_refuses_an_empty_account_flag_instead_of_using_the_default(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    named: str,
+) -> None:
+    served: list[DevIssuerConfig] = []
+    monkeypatch.setattr("fastapi_isp_jwt.cli.serve", lambda config, out: served.append(config))
+
+    status = main(["dev-issuer", "--key-file", str(tmp_path / "k.json"), flag, ""])
+
+    assert status == 2
+    assert named in capsys.readouterr().err
+    assert served == []
+
+
 def test_dev_issuer_without_uvicorn_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

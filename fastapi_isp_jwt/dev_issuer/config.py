@@ -84,7 +84,9 @@ class DevClient:
         if self.client_secret is not None and (
             not isinstance(self.client_secret, str) or not self.client_secret
         ):
-            raise ConfigurationError(f"client {self.client_id!r}: client_secret must be text")
+            raise ConfigurationError(
+                f"client {self.client_id!r}: client_secret must be non-empty text"
+            )
         object.__setattr__(self, "scopes", _scopes(f"client {self.client_id!r}", self.scopes))
         uris = self.redirect_uris
         if not isinstance(uris, list | tuple) or not all(_is_redirect_uri(u) for u in uris):
