@@ -10,12 +10,14 @@ secret in the form body) and never show up in a response's ``history``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
 import re
 import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,8 +25,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
-from anyio.lowlevel import RunVar
 
 from fastapi_isp_jwt.errors import ConfigurationError, TokenRequestError
 
@@ -203,9 +205,14 @@ class ClientCredentials(httpx.Auth):
         # tell it has happened and share its outcome instead of starting another.
         self._cycles = 0
         self._last_failure: TokenRequestError | None = None
-        self._state_lock = threading.Lock()  # guards the three fields above; never held over I/O
+        # One token request at a time per event loop for tasks. Kept here, not in the loop:
+        # an instance dropped while its loop runs on takes its locks with it.
+        self._loop_locks: weakref.WeakKeyDictionary[object, anyio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        # Guards the fields above; never held over I/O.
+        self._state_lock = threading.Lock()
         self._thread_lock = threading.Lock()  # one token request at a time for all threads
-        self._task_lock: RunVar[anyio.Lock] = RunVar("fastapi_isp_jwt.client.token_lock")
 
     @property
     def token_url(self) -> str:
@@ -318,11 +325,12 @@ class ClientCredentials(httpx.Auth):
             return self._settle_success(token)
 
     def _loop_lock(self) -> anyio.Lock:
-        lock = self._task_lock.get(None)
-        if lock is None:
-            # No await between the lookup and the set: no other task can slip in.
-            lock = anyio.Lock()
-            self._task_lock.set(lock)
+        loop = _running_loop()
+        # Under the thread lock: instances are shared by threads that each run a loop.
+        with self._state_lock:
+            lock = self._loop_locks.get(loop)
+            if lock is None:
+                lock = self._loop_locks[loop] = anyio.Lock()
         return lock
 
     def _fresh(self, refused: _Token | None) -> _Token | None:
@@ -544,6 +552,14 @@ class ClientCredentials(httpx.Auth):
 
 
 _ACCEPT = {"Accept": "application/json"}
+
+
+def _running_loop() -> object:
+    """The running event loop: a key that lives exactly as long as the loop does."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio (trio, through anyio)
+        return anyio.lowlevel.current_token().native_token
 
 
 def _authorize(request: httpx.Request, token: _Token) -> httpx.Request:

@@ -7,9 +7,12 @@ nothing here ever waits for a token to expire or for a retry.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import threading
 import traceback
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -474,6 +477,33 @@ def test_one_instance_serves_sync_and_async_clients(
     async_response = anyio.run(async_call)
     assert bearer_of(sync_response) == bearer_of(async_response)
     assert server.token_requests == 1
+
+
+def live_anyio_locks() -> int:
+    gc.collect()
+    return sum(isinstance(thing, anyio.Lock) for thing in gc.get_objects())
+
+
+@pytest.mark.anyio
+async def test_dropped_instances_leave_no_lock_behind_in_the_event_loop(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    before = live_anyio_locks()
+    for _ in range(20):
+        await credentials(server, clock).aget_token()
+    assert live_anyio_locks() == before
+
+
+def test_an_instance_does_not_keep_a_finished_event_loop_alive(auth: ClientCredentials) -> None:
+    loops: list[weakref.ref[object]] = []
+
+    async def use_once() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        await auth.aget_token()
+
+    anyio.run(use_once)
+    gc.collect()
+    assert loops[0]() is None
 
 
 # -- retries -------------------------------------------------------------------------
