@@ -384,19 +384,7 @@ class ClientCredentials(httpx.Auth):
         attempt = 0
         while True:
             attempt += 1
-            started = self._clock()
-            outcome: _Token | _Failure
-            try:
-                with self._sync_client() as client:
-                    response = client.post(self._token_url, data=self._form(), headers=_ACCEPT)
-            except httpx.TransportError as exc:
-                outcome = self._unreachable(exc)
-            except (httpx.HTTPError, UnicodeError) as exc:
-                outcome = _Failure(
-                    self._error(f"token request failed: {type(exc).__name__}"), False
-                )
-            else:
-                outcome = self._interpret(response, started, after_refusal)
+            outcome = self._attempt_sync(after_refusal)
             if isinstance(outcome, _Token):
                 return outcome
             self._sleep(self._delay_or_raise(outcome, attempt))
@@ -405,24 +393,35 @@ class ClientCredentials(httpx.Auth):
         attempt = 0
         while True:
             attempt += 1
-            started = self._clock()
-            outcome: _Token | _Failure
-            try:
-                async with self._async_client() as client:
-                    response = await client.post(
-                        self._token_url, data=self._form(), headers=_ACCEPT
-                    )
-            except httpx.TransportError as exc:
-                outcome = self._unreachable(exc)
-            except (httpx.HTTPError, UnicodeError) as exc:
-                outcome = _Failure(
-                    self._error(f"token request failed: {type(exc).__name__}"), False
-                )
-            else:
-                outcome = self._interpret(response, started, after_refusal)
+            outcome = await self._attempt_async(after_refusal)
             if isinstance(outcome, _Token):
                 return outcome
             await self._async_sleep(self._delay_or_raise(outcome, attempt))
+
+    def _attempt_sync(self, after_refusal: bool) -> _Token | _Failure:
+        started = self._clock()
+        try:
+            with self._sync_client() as client:
+                response = client.post(self._token_url, data=self._form(), headers=_ACCEPT)
+        except _REQUEST_ERRORS as exc:
+            return self._failure_of(exc)
+        return self._interpret(response, started, after_refusal)
+
+    async def _attempt_async(self, after_refusal: bool) -> _Token | _Failure:
+        started = self._clock()
+        try:
+            async with self._async_client() as client:
+                response = await client.post(self._token_url, data=self._form(), headers=_ACCEPT)
+        except _REQUEST_ERRORS as exc:
+            return self._failure_of(exc)
+        return self._interpret(response, started, after_refusal)
+
+    def _failure_of(self, exc: Exception) -> _Failure:
+        """What a token request that raised ``exc`` (one of `_REQUEST_ERRORS`) amounts to."""
+        if isinstance(exc, httpx.TransportError):
+            return self._unreachable(exc)
+        message = f"token request failed: {type(exc).__name__}"
+        return _Failure(self._error(message), retryable=False)
 
     def _sync_client(self) -> httpx.Client:
         transport = None if self._transport is None else _BorrowedTransport(self._transport)
@@ -552,6 +551,9 @@ class ClientCredentials(httpx.Auth):
 
 
 _ACCEPT = {"Accept": "application/json"}
+# What a token request may raise besides a response: httpx's errors, and the resolver's
+# UnicodeError for a host it cannot IDNA-encode, which httpx lets through.
+_REQUEST_ERRORS = (httpx.HTTPError, UnicodeError)
 
 
 def _running_loop() -> object:
