@@ -50,6 +50,9 @@ _REQUEST_HEADERS = {
 }
 
 
+_THREAD_NAME = "fastapi-isp-jwt-jwks"
+
+
 class _FetchError(Exception):
     """A download that did not yield a usable document (status, size, JSON, metadata)."""
 
@@ -323,10 +326,18 @@ class JWKSCache:
             self._inflight = None
 
     def _fetch_sync_once(self, kid: str | None) -> None:
-        """Fetch in this thread, unless a fetch that ran while it waited made it needless."""
-        with self._sync_lock:
+        """Fetch in this thread, unless a fetch that ran while it waited made it needless.
+
+        A caller waits for another thread's fetch no longer than the fetch timeout, and
+        is then answered from what is known.
+        """
+        if not self._sync_lock.acquire(timeout=self._timeout):
+            return
+        try:
             if self._next_step(kid, self._clock()) is _Step.FETCH:
                 self._fetch_sync()
+        finally:
+            self._sync_lock.release()
 
     def _fetch_in_background(self) -> None:
         """Start a fetch nobody waits for.
@@ -365,32 +376,59 @@ class JWKSCache:
     async def _fetch_async(self) -> bool:
         self._begin_attempt()
         try:
-            client = self._http_client
-            if client is None:
-                async with httpx.AsyncClient(timeout=self._timeout) as owned:
-                    document, headers = await self._download_async(owned)
-            else:
-                document, headers = await self._download_async(client)
+            # httpx's timeout bounds each read; this bounds the whole attempt, so a server
+            # that trickles its answer cannot hold the waiting requests.
+            document, headers = await asyncio.wait_for(self._download_async(), self._timeout)
             self._install(document, headers)
         except Exception as exc:  # every way a refresh can fail counts as a failed refresh
-            self._record_failure(exc)
+            self._record_failure(_timed_out(exc, self._timeout))
             return False
         return True
 
+    async def _download_async(self) -> tuple[object, httpx.Headers]:
+        client = self._http_client
+        if client is None:
+            async with httpx.AsyncClient(timeout=self._timeout) as owned:
+                return await self._download_with_async(owned)
+        return await self._download_with_async(client)
+
     def _fetch_sync(self) -> None:
         self._begin_attempt()
+        # The download runs in a worker so that the whole attempt, not only each read,
+        # is bounded by the timeout; a late answer is dropped with its worker.
+        outcome: list[tuple[object, httpx.Headers] | BaseException] = []
+        worker = threading.Thread(
+            target=self._download_sync_into,
+            args=(outcome,),
+            name="fastapi-isp-jwt-jwks",
+            daemon=True,
+        )
+        worker.start()
+        worker.join(self._timeout)
+        try:
+            if not outcome:
+                raise _FetchError(f"the issuer did not answer within {self._timeout} s")
+            result = outcome[0]
+            if isinstance(result, BaseException):
+                raise result
+            self._install(*result)
+        except Exception as exc:  # every way a refresh can fail counts as a failed refresh
+            self._record_failure(exc)
+
+    def _download_sync_into(
+        self, outcome: list[tuple[object, httpx.Headers] | BaseException]
+    ) -> None:
         try:
             client = self._sync_http_client
             if client is None:
                 with httpx.Client(timeout=self._timeout) as owned:
-                    document, headers = self._download_sync(owned)
+                    outcome.append(self._download_sync(owned))
             else:
-                document, headers = self._download_sync(client)
-            self._install(document, headers)
-        except Exception as exc:  # every way a refresh can fail counts as a failed refresh
-            self._record_failure(exc)
+                outcome.append(self._download_sync(client))
+        except Exception as exc:
+            outcome.append(exc)
 
-    async def _download_async(self, client: httpx.AsyncClient) -> tuple[object, httpx.Headers]:
+    async def _download_with_async(self, client: httpx.AsyncClient) -> tuple[object, httpx.Headers]:
         url = self._jwks_url
         if url is None:
             assert self._discovery_url is not None
@@ -569,6 +607,15 @@ def _ttl_from(cache_control: str | None, default: float) -> float:
     if not max_age.isdigit():
         return default
     return min(max(float(max_age), MIN_CACHE_SECONDS), MAX_CACHE_SECONDS)
+
+
+_Outcome = tuple[object, httpx.Headers] | BaseException
+
+
+def _timed_out(exc: Exception, timeout: float) -> Exception:
+    if isinstance(exc, asyncio.TimeoutError):
+        return _FetchError(f"the issuer did not answer within {timeout} s")
+    return exc
 
 
 def _describe(exc: Exception) -> str:

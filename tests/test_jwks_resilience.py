@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -121,11 +123,11 @@ FAULTS = [
     Fault("server-error", _serve(server_error()), "HTTP 500"),
     Fault("not-json", _serve(garbage()), "not JSON"),
     Fault("not-a-jwks", _serve(not_a_jwks()), 'no "keys" array'),
-    Fault("slower-than-timeout", _serve(slow(3 * TIMEOUT)), "ReadTimeout"),
+    Fault("slower-than-timeout", _serve(slow(3 * TIMEOUT)), "did not answer within"),
     Fault("redirect", _serve(redirect()), "HTTP 302"),
     Fault("announced-huge-body", _serve(huge()), "larger than"),
     Fault("endless-body", _stream(endless()), "larger than"),
-    Fault("trickling-body", _stream(trickle(TIMEOUT / 10)), "took longer than"),
+    Fault("trickling-body", _stream(trickle(TIMEOUT / 10)), "did not answer within"),
 ]
 CLOSED_PORT = Fault("closed-port", lambda server: closed_port_url(), "ConnectError")
 
@@ -426,3 +428,37 @@ async def test_recovered_issuer_ends_the_outage(
 
     wait_until(lambda: cache.cached_key(new_kid) is not None)
     assert "fetched again after 1 failed attempt(s)" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_response_head_trickled_byte_by_byte_is_cut_off_at_the_timeout(
+    issuer: TestIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"a" * 60
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        stop = threading.Event()
+
+        def trickle_head() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                for byte in head:
+                    if stop.wait(0.1):
+                        return
+                    try:
+                        connection.sendall(bytes([byte]))
+                    except OSError:
+                        return
+
+        server = threading.Thread(target=trickle_head, daemon=True)
+        server.start()
+        cache = JWKSCache(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=TIMEOUT)
+        with pytest.raises(IssuerUnavailableError):
+            await cache.get_key(issuer.signing_key.kid)
+        stop.set()
+    # Every byte arrives within httpx's read timeout: only the whole-attempt deadline,
+    # not a per-read timeout, can have ended this fetch.
+    assert "did not answer within" in caplog.text
