@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastapi_isp_jwt import ConfigurationError, JWTAuth
+from fastapi_isp_jwt import ConfigurationError, InvalidTokenError, JWTAuth
 from fastapi_isp_jwt.dev_issuer import (
     DEFAULT_AUDIENCE,
     DEFAULT_CLIENT_ID,
@@ -39,7 +39,7 @@ from fastapi_isp_jwt.dev_issuer import (
     s256_challenge,
 )
 from fastapi_isp_jwt.dev_issuer.server import banner
-from fastapi_isp_jwt.testing import SigningKey
+from fastapi_isp_jwt.testing import SigningKey, TestIssuer
 
 LOOPBACK_REDIRECT = "http://127.0.0.1:8000/docs/oauth2-redirect"
 PUBLIC_CLIENT = DevClient("browser-app", None, ("streams:read",))
@@ -974,6 +974,63 @@ def test_config_file_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="prot"):
         load_config(path)
+
+
+AUDIENCE_TEMPLATES = [
+    "https://api.example/{organization}",
+    "https://api.example/{organization}/v1",
+    "https://api.example/x{organization}y",
+    "https://api.example/{organization}x",
+    "https://api.example/{organization}/{organization}",
+    "https://api.example/{org}",
+]
+
+
+@pytest.mark.parametrize("audience", AUDIENCE_TEMPLATES)
+def test_config_accepts_exactly_the_audience_templates_jwtauth_accepts(audience: str) -> None:
+    try:
+        JWTAuth(issuer="https://issuer.test/", audience=audience)
+    except ConfigurationError:
+        jwtauth_accepts = False
+    else:
+        jwtauth_accepts = True
+
+    try:
+        DevIssuerConfig(audiences=(audience,))
+    except ConfigurationError:
+        dev_issuer_accepts = False
+    else:
+        dev_issuer_accepts = True
+
+    assert dev_issuer_accepts == jwtauth_accepts
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "https://api.example/acme/v1",
+        "https://api.example/a.b~c-d_e/v1",
+        "https://api.example//v1",
+        "https://api.example/../v1",
+        "https://api.example/acme/x/v1",
+        "https://api.example/acme/v1?x=1",
+        "https://api.example/acme",
+    ],
+)
+def test_tokens_are_issued_for_exactly_the_audiences_jwtauth_accepts(requested: str) -> None:
+    template = "https://api.example/{organization}/v1"
+    issuer = TestIssuer()
+    auth = issuer.auth(audience=template)
+    try:
+        auth.verify_sync(issuer.mint(audience=requested))
+    except InvalidTokenError:
+        jwtauth_accepts = False
+    else:
+        jwtauth_accepts = True
+
+    config = DevIssuerConfig(audiences=(template,))
+
+    assert config.accepts_audience(requested) == jwtauth_accepts
 
 
 def test_client_with_a_malformed_redirect_uri_is_refused() -> None:

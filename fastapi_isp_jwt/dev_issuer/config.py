@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi_isp_jwt.errors import ConfigurationError
-from fastapi_isp_jwt.testing import PLATFORM_AUDIENCE_PREFIX
+from fastapi_isp_jwt.audience import (
+    ORGANIZATION_PLACEHOLDER,
+    PLATFORM_AUDIENCE_PREFIX,
+    AudiencePolicy,
+)
+from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -41,7 +45,6 @@ DEFAULT_CLIENT_ID = "dev-client"
 DEFAULT_CLIENT_SECRET = "dev-secret"  # noqa: S105 - a pinned, public development credential
 DEFAULT_USERNAME = "dev@example.com"
 DEFAULT_PASSWORD = "dev"  # noqa: S105 - a pinned, public development credential
-ORGANIZATION_PLACEHOLDER = "{organization}"
 DEFAULT_AUDIENCE = PLATFORM_AUDIENCE_PREFIX + "acme"
 
 # The machine holds every scope of the example API (examples/app.py); the demo user may
@@ -49,7 +52,6 @@ DEFAULT_AUDIENCE = PLATFORM_AUDIENCE_PREFIX + "acme"
 DEFAULT_CLIENT_SCOPES = ("streams:read", "streams:write", "streams:delete")
 DEFAULT_USER_SCOPES = ("streams:read",)
 
-_ORGANIZATION = re.compile(r"[A-Za-z0-9._~-]+")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 
 
@@ -147,8 +149,10 @@ class DevIssuerConfig:
 
     ``audiences`` lists the APIs tokens may be requested for; an entry may hold one
     ``{organization}`` placeholder standing for one path segment, and the default accepts
-    every organization URI of the platform. ``key_file`` keeps the signing key across
-    restarts (``None``: a fresh key in memory).
+    every organization URI of the platform. They are read exactly as ``JWTAuth`` reads its
+    ``audience``, so the dev issuer issues tokens for what a service can accept and nothing
+    else. ``key_file`` keeps the signing key across restarts (``None``: a fresh key in
+    memory).
     """
 
     port: int = DEFAULT_PORT
@@ -158,6 +162,7 @@ class DevIssuerConfig:
     token_lifetime: int = 3600
     code_lifetime: int = 60
     key_file: Path | None = None
+    _audience_policy: AudiencePolicy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int):
@@ -179,13 +184,10 @@ class DevIssuerConfig:
         names = [u.username for u in self.users]
         if len(set(names)) != len(names):
             raise ConfigurationError("two users share a username")
-        if not self.audiences:
-            raise ConfigurationError("at least one audience is required")
         for audience in self.audiences:
             if not isinstance(audience, str) or not audience.startswith(("https://", "http://")):
                 raise ConfigurationError(f"audience {audience!r} must be an http(s) URI")
-            if audience.count(ORGANIZATION_PLACEHOLDER) > 1:
-                raise ConfigurationError(f"audience {audience!r} has more than one placeholder")
+        object.__setattr__(self, "_audience_policy", AudiencePolicy(self.audiences))
 
     @property
     def issuer(self) -> str:
@@ -197,19 +199,11 @@ class DevIssuerConfig:
 
     def accepts_audience(self, audience: str) -> bool:
         """Whether tokens may be issued for ``audience`` (a placeholder matches one segment)."""
-        for allowed in self.audiences:
-            if ORGANIZATION_PLACEHOLDER not in allowed:
-                if audience == allowed:
-                    return True
-                continue
-            prefix, suffix = allowed.split(ORGANIZATION_PLACEHOLDER)
-            if len(audience) <= len(prefix) + len(suffix):
-                continue
-            if audience.startswith(prefix) and audience.endswith(suffix):
-                organization = audience[len(prefix) : len(audience) - len(suffix)]
-                if organization not in (".", "..") and _ORGANIZATION.fullmatch(organization):
-                    return True
-        return False
+        try:
+            self._audience_policy.match(audience)
+        except InvalidTokenError:
+            return False
+        return True
 
     @property
     def scopes(self) -> tuple[str, ...]:
