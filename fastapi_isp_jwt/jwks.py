@@ -479,7 +479,7 @@ class JWKSCache:
             # Redirects included: the keys must come from the configured place itself.
             raise _FetchError(f"the issuer answered HTTP {response.status_code}")
         length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self._max_bytes:
+        if length.isascii() and length.isdigit() and int(length) > self._max_bytes:
             raise _FetchError(f"the response is larger than {self._max_bytes} bytes")
 
     def _check_body(self, body: bytearray, deadline: float) -> None:
@@ -604,7 +604,8 @@ def _ttl_from(cache_control: str | None, default: float) -> float:
     if "no-cache" in directives or "no-store" in directives:
         return MIN_CACHE_SECONDS
     max_age = directives.get("max-age", "")
-    if not max_age.isdigit():
+    # str.isdigit() also admits digits such as "²" that int() refuses.
+    if not (max_age.isascii() and max_age.isdigit()):
         return default
     return min(max(float(max_age), MIN_CACHE_SECONDS), MAX_CACHE_SECONDS)
 

@@ -39,7 +39,7 @@ _ED25519_SIZE = 32
 _ALGS_FOR_KTY: dict[str, frozenset[str]] = {
     "RSA": frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
     "EC": frozenset({"ES256", "ES384", "ES512"}),
-    "OKP": frozenset({"EdDSA", "Ed25519"}),
+    "OKP": frozenset({"EdDSA"}),
 }
 _ALG_FOR_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 

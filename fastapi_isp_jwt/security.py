@@ -337,7 +337,7 @@ class JWTAuth(SecurityBase):
             await source.warm_up()
 
     async def aclose(self) -> None:
-        """Close the HTTP clients the library owns (never one you passed in)."""
+        """Stop background key refreshes of this event loop; clients you passed in stay open."""
         for source in self.key_sources.values():
             await source.aclose()
 

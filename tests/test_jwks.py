@@ -249,7 +249,13 @@ async def test_cache_control_max_age_sets_the_lifetime(
 
 @pytest.mark.parametrize(
     ("cache_control", "lifetime"),
-    [("max-age=5", 60.0), ("max-age=999999", 86400.0), ("no-cache", 60.0), ("max-age=x", TTL)],
+    [
+        ("max-age=5", 60.0),
+        ("max-age=999999", 86400.0),
+        ("no-cache", 60.0),
+        ("max-age=x", TTL),
+        ("max-age=\u00b2", TTL),
+    ],
 )
 @pytest.mark.anyio
 async def test_cache_control_is_kept_within_bounds(

@@ -225,6 +225,14 @@ def test_rsa_key_declaring_an_algorithm_it_cannot_serve_is_refused(
         load_jwk(rsa_jwk)
 
 
+def test_okp_key_declaring_an_algorithm_we_cannot_verify_with_is_refused() -> None:
+    jwk = SigningKey.generate("EdDSA").public_jwk()
+    jwk["alg"] = "Ed25519"  # a fully specified name this library does not verify
+
+    with pytest.raises(KeySetError, match='"alg" does not fit its key type'):
+        load_jwk(jwk)
+
+
 def test_ec_key_declaring_another_curves_algorithm_is_refused(ec_jwk: dict[str, Any]) -> None:
     ec_jwk["alg"] = "ES384"
 
