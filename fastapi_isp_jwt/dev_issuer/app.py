@@ -62,7 +62,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.authority = authority
     app.add_middleware(
         CORSMiddleware,
         allow_origins=_registered_origins(config),

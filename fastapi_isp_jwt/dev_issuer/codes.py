@@ -57,9 +57,6 @@ class CodeStore:
         expires_at, grant = entry
         return grant if self._clock() < expires_at else None
 
-    def __len__(self) -> int:
-        return len(self._codes)
-
     def _forget_expired(self) -> None:
         now = self._clock()
         while self._codes:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -296,8 +296,3 @@ def load_config(path: str | Path) -> DevIssuerConfig:
     """Read a dev issuer config from a ``.json`` or ``.toml`` file."""
     path = Path(path)
     return config_from_mapping(_read_document(path), base=path.parent)
-
-
-def scope_list(value: str | Sequence[str]) -> tuple[str, ...]:
-    """Scopes given as one space-delimited string or as a list."""
-    return _scopes("scopes", value)
