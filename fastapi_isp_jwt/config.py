@@ -43,12 +43,22 @@ def _issuer_url(issuer: str) -> str:
     return issuer
 
 
-def _as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:
+def _strings(option: str, value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A string or a sequence of strings as a tuple; anything else names the option."""
     if value is None:
         return ()
     if isinstance(value, str):
         return (value,)
-    return tuple(value)
+    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Sequence | frozenset | set):
+        raise ConfigurationError(f"{option} must be a string or a sequence of strings")
+    items = tuple(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigurationError(f"{option} must be a string or a sequence of strings")
+    return items
+
+
+def _optional_set(option: str, value: str | Sequence[str] | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(_strings(option, value))
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -112,9 +122,9 @@ class AuthSettings:
         if (domain is None) == (issuer is None):
             raise ConfigurationError("give exactly one of domain= or issuer=")
         issuers = (
-            tuple(_issuer_of_domain(d) for d in _as_tuple(domain))
+            tuple(_issuer_of_domain(d) for d in _strings("domain", domain))
             if domain is not None
-            else tuple(_issuer_url(i) for i in _as_tuple(issuer))
+            else tuple(_issuer_url(i) for i in _strings("issuer", issuer))
         )
         if not issuers:
             raise ConfigurationError("at least one issuer is required")
@@ -126,7 +136,7 @@ class AuthSettings:
                 raise ConfigurationError("jwks_url= works with a single issuer only")
             if discovery:
                 raise ConfigurationError("give jwks_url= or discovery=True, not both")
-            if not jwks_url.startswith(("https://", "http://")):
+            if not isinstance(jwks_url, str) or not jwks_url.startswith(("https://", "http://")):
                 raise ConfigurationError(f"jwks_url {jwks_url!r} must be an http(s) URL")
         # None means: the key cache discovers it (or derives <issuer>.well-known/jwks.json).
         jwks_urls: dict[str, str | None] = {
@@ -136,20 +146,18 @@ class AuthSettings:
             for iss in issuers
         }
 
-        audiences = _as_tuple(audience)
+        audiences = _strings("audience", audience)
         if not audiences or any(not isinstance(a, str) or not a for a in audiences):
             raise ConfigurationError("audience must be a non-empty string or sequence of strings")
 
-        if isinstance(algorithms, str):
-            algorithms = (algorithms,)
+        algorithms = _strings("algorithms", algorithms)
         if not algorithms:
             raise ConfigurationError("at least one algorithm is required")
         for name in algorithms:
             if name not in ALGORITHMS:
                 hint = (
                     " (symmetric and 'none' algorithms are never accepted)"
-                    if isinstance(name, str)
-                    and (name.upper().startswith("HS") or name.lower() == "none")
+                    if name.upper().startswith("HS") or name.lower() == "none"
                     else f"; supported: {', '.join(ALGORITHMS)}"
                 )
                 raise ConfigurationError(f"algorithm {name!r} is not supported{hint}")
@@ -180,12 +188,16 @@ class AuthSettings:
             jwks_max_stale=_positive("jwks_max_stale", jwks_max_stale, allow_zero=True),
             jwks_timeout=_positive("jwks_timeout", jwks_timeout),
             discovery=bool(discovery),
-            organizations=None if organizations is None else frozenset(_as_tuple(organizations)),
+            organizations=None
+            if organizations is None
+            else frozenset(_strings("organizations", organizations)),
             require_typ=bool(require_typ),
             max_age=max_age_value,
-            required_claims=frozenset(_as_tuple(required_claims)),
+            required_claims=frozenset(_strings("required_claims", required_claims)),
             allowed_client_ids=(
-                None if allowed_client_ids is None else frozenset(_as_tuple(allowed_client_ids))
+                None
+                if allowed_client_ids is None
+                else frozenset(_strings("allowed_client_ids", allowed_client_ids))
             ),
             max_token_bytes=max_token_bytes,
             token_cache_size=token_cache_size,

@@ -159,6 +159,10 @@ class JWTAuth(SecurityBase):
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> JWTAuth:
         """Build from ``ISP_JWT_*`` variables (see the configuration docs); keywords win."""
         options = options_from_env(environ)
+        if "domain" in overrides or "issuer" in overrides:
+            # The two name the same thing: a keyword for either replaces both variables.
+            options.pop("domain", None)
+            options.pop("issuer", None)
         options.update(overrides)
         if "domain" not in options and "issuer" not in options:
             raise ConfigurationError(f"set {ENV_PREFIX}DOMAIN or {ENV_PREFIX}ISSUER")

@@ -119,3 +119,22 @@ def test_environment_variables_become_options() -> None:
 def test_an_unparseable_environment_variable_is_named() -> None:
     with pytest.raises(ConfigurationError, match="ISP_JWT_JWKS_TTL"):
         options_from_env({"ISP_JWT_JWKS_TTL": "ten minutes"})
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"algorithms": [["RS256"]]}, "algorithms"),
+        ({"organizations": [["acme"]]}, "organizations"),
+        ({"required_claims": [["org_id"]]}, "required_claims"),
+        ({"allowed_client_ids": [1]}, "allowed_client_ids"),
+        ({"audience": [ACME, 7]}, "audience"),
+        ({"domain": {"istreamplanet.auth0.com": 1}}, "domain"),
+        ({"jwks_url": 123}, "jwks_url"),
+    ],
+)
+def test_options_of_the_wrong_type_fail_with_a_configuration_error(
+    options: dict[str, Any], option: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=option):
+        settings(**options)

@@ -205,3 +205,11 @@ def test_an_oversized_token_is_refused_before_it_is_hashed(
     with pytest.raises(InvalidTokenError, match="too large"):
         auth.verify_sync("a" * 1_000_000)
     assert hashed == []
+
+
+def test_from_env_issuer_keyword_replaces_a_domain_from_the_environment() -> None:
+    auth = JWTAuth.from_env(
+        {"ISP_JWT_DOMAIN": "istreamplanet.auth0.com", "ISP_JWT_AUDIENCE": ACME},
+        issuer="http://127.0.0.1:9000/",
+    )
+    assert auth.settings.issuers == ("http://127.0.0.1:9000/",)
