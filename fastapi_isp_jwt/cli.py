@@ -23,6 +23,7 @@ from fastapi_isp_jwt import (
     PLATFORM_AUDIENCE_PREFIX,
     AuthError,
     ConfigurationError,
+    IssuerUnavailableError,
     JWTAuth,
     Principal,
 )
@@ -293,6 +294,10 @@ def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         return EXIT_OK if claims is not None else EXIT_INVALID
     try:
         principal = auth.verify_sync(token)
+    except IssuerUnavailableError as error:
+        # No verdict on the token: its issuer's keys could not be had.
+        out.write(f"  cannot verify: {error.description}\n")
+        outcome = EXIT_INVALID
     except AuthError as error:
         out.write(f"  invalid: {error.description}\n")
         outcome = EXIT_INVALID

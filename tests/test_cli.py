@@ -162,6 +162,22 @@ def test_inspect_refuses_a_token_signed_by_another_key_with_the_verifier_reason(
     assert f"invalid: {verifier_reason(served, token)}\n" in out
 
 
+def test_inspect_says_it_cannot_verify_when_the_keys_cannot_be_fetched(
+    issuer: TestIssuer,
+) -> None:
+    # Bound but not listening: connections to the port are refused, and no one else gets it.
+    with socket.socket() as unreachable:
+        unreachable.bind(("127.0.0.1", 0))
+        jwks_url = f"http://127.0.0.1:{unreachable.getsockname()[1]}/.well-known/jwks.json"
+        options = ["--issuer", issuer.issuer, "--audience", issuer.audience]
+
+        status, out = run("inspect", issuer.mint(), *options, "--jwks-url", jwks_url)
+
+    assert status == 1
+    assert re.search(r"^  cannot verify: \S", out, re.MULTILINE), out
+    assert "invalid:" not in out
+
+
 def test_inspect_with_only_a_jwks_url_takes_issuer_and_audience_from_the_token_and_says_so(
     issuer: TestIssuer, served: ServedIssuer
 ) -> None:
