@@ -32,36 +32,28 @@ class Algorithm:
     verify: _Verify
 
 
-def _rsa_pkcs1(hash_algorithm: hashes.HashAlgorithm) -> _Verify:
-    pkcs1 = padding.PKCS1v15()
-
+def _rsa(scheme: padding.AsymmetricPadding, hash_algorithm: hashes.HashAlgorithm) -> _Verify:
     def verify(key: rsa.RSAPublicKey, signing_input: bytes, signature: bytes) -> bool:
         # RFC 8017: the signature is exactly as long as the modulus.
         if len(signature) != (key.key_size + 7) // 8:
             return False
         try:
-            key.verify(signature, signing_input, pkcs1, hash_algorithm)
+            key.verify(signature, signing_input, scheme, hash_algorithm)
         except InvalidSignature:
             return False
         return True
 
     return verify
+
+
+def _rsa_pkcs1(hash_algorithm: hashes.HashAlgorithm) -> _Verify:
+    return _rsa(padding.PKCS1v15(), hash_algorithm)
 
 
 def _rsa_pss(hash_algorithm: hashes.HashAlgorithm) -> _Verify:
     # RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
     pss = padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
-
-    def verify(key: rsa.RSAPublicKey, signing_input: bytes, signature: bytes) -> bool:
-        if len(signature) != (key.key_size + 7) // 8:
-            return False
-        try:
-            key.verify(signature, signing_input, pss, hash_algorithm)
-        except InvalidSignature:
-            return False
-        return True
-
-    return verify
+    return _rsa(pss, hash_algorithm)
 
 
 def _ecdsa(hash_algorithm: hashes.HashAlgorithm, order: int, size: int) -> _Verify:
