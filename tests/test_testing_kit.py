@@ -127,6 +127,34 @@ def test_bound_auth_options_win_over_the_defaults(issuer: TestIssuer) -> None:
     assert principal.organization == "globex"
 
 
+@pytest.mark.anyio
+async def test_bound_auth_given_its_own_http_clients_builds_none(
+    issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[object] = []
+
+    class RecordedClient(httpx.Client):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    class RecordedAsyncClient(httpx.AsyncClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    async with httpx.AsyncClient(transport=issuer.transport) as own_async:
+        with httpx.Client(transport=issuer.transport) as own_sync:
+            monkeypatch.setattr(httpx, "Client", RecordedClient)
+            monkeypatch.setattr(httpx, "AsyncClient", RecordedAsyncClient)
+
+            auth = issuer.auth(http_client=own_async, sync_http_client=own_sync)
+            principal = await auth.verify(issuer.mint("auth0|ann"))
+
+    assert principal.subject == "auth0|ann"
+    assert built == []
+
+
 def test_bound_auth_can_find_the_keys_through_discovery(issuer: TestIssuer) -> None:
     principal = issuer.auth(discovery=True).verify_sync(issuer.mint())
 

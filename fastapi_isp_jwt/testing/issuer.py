@@ -207,9 +207,12 @@ class TestIssuer:
         options.setdefault("audience", self.audience)
         options.setdefault("algorithms", (self.signing_key.alg,))
         if "jwks_url" not in options:
-            # Keys and discovery metadata come from memory: no server, no network.
-            options.setdefault("http_client", httpx.AsyncClient(transport=self.transport))
-            options.setdefault("sync_http_client", httpx.Client(transport=self.transport))
+            # Keys and discovery metadata come from memory: no server, no network. Clients
+            # are built only where the caller gave none, so that none is left unclosed.
+            if "http_client" not in options:
+                options["http_client"] = httpx.AsyncClient(transport=self.transport)
+            if "sync_http_client" not in options:
+                options["sync_http_client"] = httpx.Client(transport=self.transport)
         return JWTAuth(**options)
 
     @property
