@@ -11,6 +11,7 @@ secret in the form body) and never show up in a response's ``history``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
@@ -19,10 +20,11 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
@@ -41,6 +43,8 @@ _OAUTH_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
 _BARE_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?/?")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _MAX_DESCRIPTION = 200
+# A token answer is a few hundred bytes to a few KiB; anything past this is not one.
+_MAX_ANSWER_BYTES = 64 * 1024
 _REDACTED = "[redacted]"
 
 
@@ -84,6 +88,38 @@ class _Failure:
     error: TokenRequestError
     retryable: bool
     retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What the token endpoint sent back; the body only if it was of a plausible size."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes | None  # None: larger than _MAX_ANSWER_BYTES, and not read further
+
+
+class _CappedBody:
+    """Collects a body up to `_MAX_ANSWER_BYTES`; past that, only notes that it was too large."""
+
+    def __init__(self, headers: httpx.Headers) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        announced = headers.get("Content-Length", "")
+        self.too_large = announced.isdigit() and int(announced) > _MAX_ANSWER_BYTES
+
+    def take(self, chunk: bytes) -> bool:
+        """Keeps ``chunk``; ``False`` once the body is too large and reading should stop."""
+        self._size += len(chunk)
+        if self._size > _MAX_ANSWER_BYTES:
+            self.too_large = True
+            self._chunks.clear()
+            return False
+        self._chunks.append(chunk)
+        return True
+
+    def value(self) -> bytes | None:
+        return None if self.too_large else b"".join(self._chunks)
 
 
 class _BorrowedTransport(httpx.BaseTransport):
@@ -140,7 +176,11 @@ class ClientCredentials(httpx.Auth):
         scope: Scopes to request (a space-delimited string or an iterable); by default the
             tenant grants what the application is authorized for.
         refresh_margin: Seconds before expiry at which the token is renewed.
-        timeout: Seconds allowed for each token request.
+        timeout: Seconds allowed for each token request attempt as a whole, from connecting
+            to the last byte of the answer. Asynchronous attempts are cut off exactly then;
+            synchronous ones when the next piece of the answer's body arrives after it (each
+            network read is itself limited to ``timeout``). Answers over 64 KiB are refused
+            unread.
         max_attempts: Token requests made at most, first one included, before giving up.
         backoff: Seconds to wait before the first retry when the endpoint gives no
             ``Retry-After``; doubles with every retry.
@@ -401,23 +441,63 @@ class ClientCredentials(httpx.Auth):
     def _attempt_sync(self, after_refusal: bool) -> _Token | _Failure:
         started = self._clock()
         try:
-            with self._sync_client() as client:
-                response = client.post(self._token_url, data=self._form(), headers=_ACCEPT)
+            answer = self._send_sync()
         except _REQUEST_ERRORS as exc:
             return self._failure_of(exc)
-        return self._interpret(response, started, after_refusal)
+        return self._interpret(answer, started, after_refusal)
 
     async def _attempt_async(self, after_refusal: bool) -> _Token | _Failure:
         started = self._clock()
         try:
-            async with self._async_client() as client:
-                response = await client.post(self._token_url, data=self._form(), headers=_ACCEPT)
+            answer = await self._send_async()
         except _REQUEST_ERRORS as exc:
             return self._failure_of(exc)
-        return self._interpret(response, started, after_refusal)
+        return self._interpret(answer, started, after_refusal)
+
+    def _send_sync(self) -> _Answer:
+        # httpx's timeout bounds each network operation, not the whole answer: an endpoint
+        # sending a byte now and then would hold the request (and every caller waiting for
+        # the token) indefinitely. Real time, not the injected clock, which may stand still.
+        deadline = time.monotonic() + self._timeout
+        with (
+            self._sync_client() as client,
+            client.stream("POST", self._token_url, data=self._form(), headers=_HEADERS) as response,
+        ):
+            body = _CappedBody(response.headers)
+            if not body.too_large:
+                for chunk in response.iter_bytes():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
+                    if not body.take(chunk):
+                        break
+            return _Answer(response.status_code, response.headers, body.value())
+
+    async def _send_async(self) -> _Answer:
+        async with self._async_client() as client:
+            # The whole attempt, from connecting to the last byte, within one deadline.
+            with anyio.fail_after(self._timeout):
+                async with client.stream(
+                    "POST", self._token_url, data=self._form(), headers=_HEADERS
+                ) as response:
+                    body = _CappedBody(response.headers)
+                    if not body.too_large:
+                        # Closed here, not by the garbage collector after the loop is gone.
+                        async with aclosing(
+                            cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+                        ) as chunks:
+                            async for chunk in chunks:
+                                if not body.take(chunk):
+                                    break
+                    return _Answer(response.status_code, response.headers, body.value())
 
     def _failure_of(self, exc: Exception) -> _Failure:
         """What a token request that raised ``exc`` (one of `_REQUEST_ERRORS`) amounts to."""
+        if isinstance(exc, TimeoutError):
+            message = (
+                f"token endpoint {self._token_url} sent no complete answer "
+                f"within {self._timeout:g} s"
+            )
+            return _Failure(self._error(message), retryable=True)
         if isinstance(exc, httpx.TransportError):
             return self._unreachable(exc)
         message = f"token request failed: {type(exc).__name__}"
@@ -478,12 +558,12 @@ class ClientCredentials(httpx.Auth):
         message = f"token endpoint {self._token_url} unreachable: {type(exc).__name__} ({detail})"
         return _Failure(self._error(message), retryable=True)
 
-    def _interpret(
-        self, response: httpx.Response, started: float, after_refusal: bool
-    ) -> _Token | _Failure:
-        status = response.status_code
-        payload = _json_object(response)
+    def _interpret(self, answer: _Answer, started: float, after_refusal: bool) -> _Token | _Failure:
+        status = answer.status
+        payload = _json_object(answer.body)
         if status == 200:
+            if answer.body is None:
+                return self._malformed(f"larger than {_MAX_ANSWER_BYTES} bytes")
             return self._token_from(payload, started, after_refusal)
         oauth_error, description = self._oauth_error_of(payload)
         if oauth_error is not None:
@@ -494,29 +574,23 @@ class ClientCredentials(httpx.Auth):
             message = f"token endpoint answered HTTP {status}"
         error = self._error(message, oauth_error, status)
         if status == 429 or 500 <= status <= 599:
-            return _Failure(error, retryable=True, retry_after=_retry_after(response))
+            return _Failure(error, retryable=True, retry_after=_retry_after(answer.headers))
         return _Failure(error, retryable=False)
 
     def _token_from(
         self, payload: dict[str, Any] | None, started: float, after_refusal: bool
     ) -> _Token | _Failure:
-        def malformed(why: str) -> _Failure:
-            return _Failure(
-                self._error(f"token endpoint sent an unusable token response: {why}", None, 200),
-                False,
-            )
-
         if payload is None:
-            return malformed("not a JSON object")
+            return self._malformed("not a JSON object")
         value = payload.get("access_token")
         if not isinstance(value, str) or not _BEARER_TOKEN.fullmatch(value):
-            return malformed("access_token is missing or not a bearer token")
+            return self._malformed("access_token is missing or not a bearer token")
         token_type = payload.get("token_type")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            return malformed("token_type is not Bearer")
+            return self._malformed("token_type is not Bearer")
         lifetime = _seconds(payload.get("expires_in"))
         if lifetime is None or lifetime <= 0:
-            return malformed("expires_in is missing or not a positive number of seconds")
+            return self._malformed("expires_in is missing or not a positive number of seconds")
         # The lifetime is counted from when the request left, never from when the answer came.
         margin = min(self._refresh_margin, lifetime / 2)
         logger.debug("obtained an access token for %s, valid for %.0f s", self._audience, lifetime)
@@ -526,6 +600,10 @@ class ClientCredentials(httpx.Auth):
             expires_at=started + lifetime,
             after_refusal=after_refusal,
         )
+
+    def _malformed(self, why: str) -> _Failure:
+        message = f"token endpoint sent an unusable token response: {why}"
+        return _Failure(self._error(message, None, 200), retryable=False)
 
     def _oauth_error_of(self, payload: dict[str, Any] | None) -> tuple[str | None, str]:
         if payload is None:
@@ -550,10 +628,12 @@ class ClientCredentials(httpx.Auth):
         return TokenRequestError(message, oauth_error=oauth_error, status_code=status_code)
 
 
-_ACCEPT = {"Accept": "application/json"}
-# What a token request may raise besides a response: httpx's errors, and the resolver's
-# UnicodeError for a host it cannot IDNA-encode, which httpx lets through.
-_REQUEST_ERRORS = (httpx.HTTPError, UnicodeError)
+# An uncompressed answer, so that the size cap counts what crosses the network.
+_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
+# What a token request may raise besides a response: httpx's errors, the resolver's
+# UnicodeError for a host it cannot IDNA-encode (httpx lets it through) and TimeoutError
+# when the attempt's deadline passes.
+_REQUEST_ERRORS = (httpx.HTTPError, UnicodeError, TimeoutError)
 
 
 def _running_loop() -> object:
@@ -575,17 +655,19 @@ def _replayable(request: httpx.Request) -> bool:
     return isinstance(request.stream, httpx.ByteStream)
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+def _json_object(body: bytes | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
     try:
-        payload = response.json()
+        payload = json.loads(body)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
     return payload if isinstance(payload, dict) else None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(headers: httpx.Headers) -> float | None:
     """``Retry-After`` in seconds (RFC 9110 §10.2.3: delay-seconds or an HTTP date)."""
-    raw = response.headers.get("Retry-After", "").strip()
+    raw = headers.get("Retry-After", "").strip()
     if not raw:
         return None
     if raw.isascii() and raw.isdigit():

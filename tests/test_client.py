@@ -39,6 +39,7 @@ from tests.support.token_server import (
     oauth_error,
     redirect,
     throttled,
+    token_body,
     unavailable,
 )
 
@@ -622,6 +623,78 @@ def test_timeouts_from_a_custom_transport_are_retried(clock: FakeClock) -> None:
     assert len(attempts) == 3
 
 
+# A valid answer that takes about three seconds to arrive in full.
+TRICKLED_TOKEN = Reply(200, token_body(), trickle=0.05)
+ANSWER_CAP = 64 * 1024
+
+
+def test_an_answer_trickling_in_is_cut_off_at_the_timeout(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth = credentials(server, clock, timeout=0.5, max_attempts=1)
+    server.script(TRICKLED_TOKEN)
+    with pytest.raises(TokenRequestError, match=r"no complete answer within 0\.5 s") as caught:
+        auth.get_token()
+    assert (caught.value.oauth_error, caught.value.status_code) == (None, None)
+
+
+@pytest.mark.anyio
+async def test_async_an_answer_trickling_in_is_cut_off_at_the_timeout(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth = credentials(server, clock, timeout=0.5, max_attempts=1)
+    server.script(TRICKLED_TOKEN)
+    with pytest.raises(TokenRequestError, match=r"no complete answer within 0\.5 s"):
+        await auth.aget_token()
+
+
+def test_an_answer_cut_off_at_the_timeout_is_retried(server: TokenServer, clock: FakeClock) -> None:
+    auth = credentials(server, clock, timeout=0.5, max_attempts=2)
+    server.script(TRICKLED_TOKEN)
+    assert auth.get_token() == server.issued[0]
+    assert len(clock.sleeps) == 1
+
+
+def test_a_token_answer_of_64_kib_is_accepted(server: TokenServer, auth: ClientCredentials) -> None:
+    server.script(Reply(200, token_body(size=ANSWER_CAP)))
+    assert auth.get_token() == "abc"
+
+
+def test_a_token_answer_over_64_kib_is_refused(
+    server: TokenServer, auth: ClientCredentials
+) -> None:
+    server.script(Reply(200, token_body(size=ANSWER_CAP + 1)))
+    with pytest.raises(TokenRequestError, match="larger than 65536 bytes") as caught:
+        auth.get_token()
+    assert (caught.value.oauth_error, caught.value.status_code) == (None, 200)
+
+
+def test_an_answer_of_unannounced_length_is_read_up_to_64_kib_only(
+    server: TokenServer, auth: ClientCredentials
+) -> None:
+    server.script(Reply(200, token_body(size=1024 * 1024), announce_length=False))
+    with pytest.raises(TokenRequestError, match="larger than 65536 bytes"):
+        auth.get_token()
+
+
+@pytest.mark.anyio
+async def test_async_an_answer_of_unannounced_length_is_read_up_to_64_kib_only(
+    server: TokenServer, auth: ClientCredentials
+) -> None:
+    server.script(Reply(200, token_body(size=1024 * 1024), announce_length=False))
+    with pytest.raises(TokenRequestError, match="larger than 65536 bytes"):
+        await auth.aget_token()
+
+
+def test_an_oversized_error_answer_still_counts_by_its_status(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth = credentials(server, clock, max_attempts=2)
+    server.script(Reply(503, b"x" * (ANSWER_CAP + 1), content_type="text/html"))
+    assert auth.get_token() == server.issued[0]
+    assert len(clock.sleeps) == 1
+
+
 def test_a_unicode_error_below_httpx_is_a_token_request_error(clock: FakeClock) -> None:
     # The resolver IDNA-encodes host names; its UnicodeError is not an httpx error.
     def unencodable_host(request: httpx.Request) -> httpx.Response:
@@ -734,7 +807,7 @@ def test_audience_the_application_may_not_use_is_access_denied(
     [
         ("not json", "not a JSON object"),
         (["a list"], "not a JSON object"),
-        ("[" * 100_000 + "]" * 100_000, "not a JSON object"),
+        ("[" * 30_000 + "]" * 30_000, "not a JSON object"),
         ({"token_type": "Bearer", "expires_in": 60}, "access_token"),
         ({"access_token": "a b", "token_type": "Bearer", "expires_in": 60}, "access_token"),
         ({"access_token": "abc\r\nX: y", "token_type": "Bearer", "expires_in": 60}, "access_token"),

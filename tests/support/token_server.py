@@ -2,9 +2,9 @@
 
 The endpoint answers Client Credentials requests the way the tenant does (form body in,
 JSON token out, RFC 6749 §5.2 errors), counts what it receives and can be scripted to
-throttle, fail or hand out short-lived tokens. The resource accepts only tokens the
-endpoint issued and has not revoked, so a test can make a cached token stale on the
-server side and watch the client recover.
+throttle, fail, hand out short-lived tokens, or send an answer slowly or of unannounced
+length. The resource accepts only tokens the endpoint issued and has not revoked, so a
+test can make a cached token stale on the server side and watch the client recover.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,10 @@ class Reply:
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
     content_type: str = "application/json"
+    # Seconds between the bytes of the body: an endpoint that trickles its answer.
+    trickle: float = 0.0
+    # False: no Content-Length; the body ends when the connection closes.
+    announce_length: bool = True
 
 
 def json_reply(status: int, payload: object, *headers: tuple[str, str]) -> Reply:
@@ -69,6 +74,13 @@ def unavailable(status: int = 503) -> Reply:
 
 def redirect(location: str) -> Reply:
     return Reply(307, b"", (("Location", location),))
+
+
+def token_body(size: int = 0) -> bytes:
+    """A valid answer with the token ``abc``, padded with JSON whitespace to ``size`` bytes."""
+    payload = {"access_token": "abc", "token_type": "Bearer", "expires_in": 3600}
+    body = json.dumps(payload).encode()
+    return body + b" " * (size - len(body))
 
 
 class TokenServer:
@@ -259,11 +271,20 @@ class TokenServer:
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", reply.content_type)
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    if reply.announce_length:
+                        self.send_header("Content-Length", str(len(reply.body)))
+                    else:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
                     for name, value in reply.headers:
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    if reply.trickle:
+                        for index in range(len(reply.body)):
+                            self.wfile.write(reply.body[index : index + 1])
+                            time.sleep(reply.trickle)
+                    else:
+                        self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up: nothing left to answer
 
