@@ -54,17 +54,18 @@ class Claims(Mapping[str, Any]):
 
     @classmethod
     def _adopt(cls, payload: dict[str, Any]) -> Claims:
-        """Wrap a freshly parsed payload that nothing else holds, freezing it in place."""
-        for key, value in payload.items():
-            kind = type(value)
-            if kind is list or kind is dict:
-                payload[key] = _frozen(value)
+        """Wrap a freshly parsed payload that nothing else holds; values freeze when read."""
         claims = cls.__new__(cls)
         claims._data = payload
         return claims
 
     def __getitem__(self, key: str) -> Any:
-        return self._data[key]
+        value = self._data[key]
+        kind = type(value)
+        if kind is list or kind is dict:
+            # Frozen on first read: most requests never look at nested claims.
+            value = self._data[key] = _frozen(value)
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -73,13 +74,13 @@ class Claims(Mapping[str, Any]):
         return len(self._data)
 
     def __hash__(self) -> int:
-        return hash(frozenset(self._data.items()))
+        return hash(frozenset(self.items()))
 
     def __repr__(self) -> str:
         return f"Claims({self._data!r})"
 
     def __reduce__(self) -> tuple[type[Claims], tuple[dict[str, Any]]]:
-        return (Claims, (self._data,))
+        return (Claims, (dict(self.items()),))
 
     def __copy__(self) -> Claims:
         return self
