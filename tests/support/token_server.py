@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -35,6 +36,13 @@ class _Listener(ThreadingHTTPServer):
     # backlog of 5 the kernel drops the rest and the client retries a second later.
     request_queue_size = 128
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that stops reading an answer midway (the size cap, the deadline) resets
+        # the connection; that is the behaviour under test, not a server fault.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)
