@@ -234,7 +234,8 @@ class JWTAuth(SecurityBase):
             if self.auto_error:
                 raise MissingCredentialsError("Bearer credentials are required")
             return None
-        return _b64token(credentials.strip(b" \t"))
+        # RFC 6750 §2.1: "Bearer" 1*SP b64token (the value's ends were trimmed above).
+        return _b64token(credentials.lstrip(b" "))
 
     def _websocket_token(self, connection: HTTPConnection) -> str | None:
         token: str | None = None

@@ -87,6 +87,7 @@ def test_another_scheme_is_treated_as_no_credentials(client: TestClient) -> None
         b"Bearer a b",
         b"Bearer a,b",
         b"Bearer a=b",
+        b"Bearer \ta",
         b"Bearer =abc",
         "Bearer ä".encode("latin-1"),
     ],
@@ -116,6 +117,13 @@ def test_a_b64token_with_trailing_padding_is_a_token_not_a_malformed_header(
     response = client.get("/streams", headers={"Authorization": "Bearer abc=="})
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+def test_several_spaces_may_separate_the_scheme_and_the_token(
+    client: TestClient, issuer: TestIssuer
+) -> None:
+    response = client.get("/streams", headers={"Authorization": f"Bearer   {issuer.mint()}"})
+    assert response.status_code == 200
 
 
 def test_the_scheme_name_is_case_insensitive(client: TestClient, issuer: TestIssuer) -> None:
