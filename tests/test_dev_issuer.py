@@ -1140,3 +1140,8 @@ def test_startup_banner_says_development_only_and_names_no_secret() -> None:
     assert "dev-client" in text
     assert "dev@example.com" in text
     assert "dev-secret" not in text
+
+
+def test_a_single_audience_string_is_one_audience() -> None:
+    config = DevIssuerConfig(port=0, audiences="https://platform.dtc.istreamplanet.net/acme")  # type: ignore[arg-type]
+    assert config.audiences == ("https://platform.dtc.istreamplanet.net/acme",)

@@ -177,6 +177,9 @@ class DevIssuerConfig:
             raise ConfigurationError("code_lifetime must be at most 600 s (RFC 6749 §4.1.2)")
         object.__setattr__(self, "clients", tuple(self.clients))
         object.__setattr__(self, "users", tuple(self.users))
+        if isinstance(self.audiences, str):
+            # One string is one audience, never a sequence of one-character audiences.
+            object.__setattr__(self, "audiences", (self.audiences,))
         object.__setattr__(self, "audiences", tuple(self.audiences))
         ids = [c.client_id for c in self.clients]
         if len(set(ids)) != len(ids):
