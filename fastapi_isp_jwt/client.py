@@ -45,6 +45,12 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _MAX_DESCRIPTION = 200
 # A token answer is a few hundred bytes to a few KiB; anything past this is not one.
 _MAX_ANSWER_BYTES = 64 * 1024
+# After a failed renewal, the current token is used without asking again for at least this
+# many seconds, even with backoff=0: otherwise every call would make an attempt.
+_MIN_RENEWAL_PAUSE = 1.0
+# The pause after a failed renewal ends at the latest this many seconds before the token
+# expires, so the endpoint gets one more try while the token can still cover for it.
+_LAST_RENEWAL_LEAD = 5.0
 _REDACTED = "[redacted]"
 
 
@@ -155,13 +161,20 @@ class ClientCredentials(httpx.Auth):
       seconds, at most half the token's lifetime) has passed;
     * however many requests need a new token at once, one token request is made for all
       of them: one for all threads, and one per event loop for tasks;
-    * token requests answered with 429 or 5xx, or lost to a network error, are retried up
+    * when no valid token is held (the first one, or after expiry), token requests
+      answered with 429 or 5xx, or lost to a network error or the timeout, are retried up
       to ``max_attempts`` times in all, waiting ``Retry-After`` when the endpoint sends it
       and a jittered exponential backoff (``backoff``, doubling, capped at ``max_backoff``)
       otherwise; a ``Retry-After`` longer than ``max_backoff`` ends the retries at once;
-    * if a renewal fails while the current token has not yet expired, that token is used;
+    * a renewal while the current token is still valid is a single attempt with no
+      waiting; if it fails, the current token is used, and no renewal is tried for a pause
+      that grows like the backoff (at least 1 s, at most ``max_backoff``, or the endpoint's
+      longer ``Retry-After``) and always ends 5 s before the token expires, so callers are
+      never held up while a valid token exists;
     * when the API answers 401, a new token is fetched and the request is sent once more
-      (only if its body can be sent again; streamed uploads are not replayed);
+      (only if its body can be sent again; streamed uploads are not replayed); if that new
+      token cannot be obtained, the call raises `TokenRequestError` instead of returning
+      the 401;
     * every failure is a `TokenRequestError` carrying the
       OAuth ``error`` code and HTTP status; the secret never appears in it, in logs or in
       ``repr``.
@@ -181,14 +194,17 @@ class ClientCredentials(httpx.Auth):
             synchronous ones when the next piece of the answer's body arrives after it (each
             network read is itself limited to ``timeout``). Answers over 64 KiB are refused
             unread.
-        max_attempts: Token requests made at most, first one included, before giving up.
+        max_attempts: Token requests made at most, first one included, before giving up,
+            when no valid token is held.
         backoff: Seconds to wait before the first retry when the endpoint gives no
-            ``Retry-After``; doubles with every retry.
-        max_backoff: The longest wait between two attempts.
+            ``Retry-After``; doubles with every retry, and paces failed renewals too.
+        max_backoff: The longest wait between two attempts, and the longest pause between
+            failed renewals unless the endpoint asks for more with ``Retry-After``.
         transport: Transport for token requests made from ``httpx.Client`` (custom TLS,
             proxies); the default is httpx's, honouring the proxy environment variables.
         async_transport: The same for requests made from ``httpx.AsyncClient``.
-        clock: Monotonic seconds; replaceable so tests control expiry.
+        clock: Monotonic seconds; replaceable so tests control expiry and the pauses
+            between renewals (``timeout`` is always measured in real time).
         sleep: How to wait between attempts in synchronous use.
         async_sleep: How to wait between attempts in asynchronous use.
     """
@@ -241,6 +257,10 @@ class ClientCredentials(httpx.Auth):
         self._async_sleep = async_sleep
 
         self._token: _Token | None = None
+        # After a failed renewal the current token counts as fresh until this moment (never
+        # past its expiry); reset with every new token, as is the count of failures.
+        self._renew_not_before = -math.inf
+        self._failed_renewals = 0
         # Bumped after every token request cycle, so callers that queued behind one can
         # tell it has happened and share its outcome instead of starting another.
         self._cycles = 0
@@ -340,11 +360,7 @@ class ClientCredentials(httpx.Auth):
             shared = self._outcome_since(cycle, refused)
             if shared is not None:
                 return shared
-            try:
-                token = self._request_sync(after_refusal=refused is not None)
-            except TokenRequestError as error:
-                return self._settle_failure(error, refused)
-            return self._settle_success(token)
+            return self._settle(self._request_sync(refused), refused)
 
     async def _obtain_async(self, refused: _Token | None = None) -> _Token:
         token = self._fresh(refused)
@@ -358,11 +374,7 @@ class ClientCredentials(httpx.Auth):
             shared = self._outcome_since(cycle, refused)
             if shared is not None:
                 return shared
-            try:
-                token = await self._request_async(after_refusal=refused is not None)
-            except TokenRequestError as error:
-                return self._settle_failure(error, refused)
-            return self._settle_success(token)
+            return self._settle(await self._request_async(refused), refused)
 
     def _loop_lock(self) -> anyio.Lock:
         loop = _running_loop()
@@ -374,10 +386,20 @@ class ClientCredentials(httpx.Auth):
         return lock
 
     def _fresh(self, refused: _Token | None) -> _Token | None:
+        """The current token if it needs no renewal now: before its renewal point, or
+        pausing after a failed renewal."""
         token = self._token
-        if token is None or token is refused or self._clock() >= token.refresh_at:
+        if token is None or token is refused:
             return None
-        return token
+        now = self._clock()
+        if now < token.refresh_at or now < min(self._renew_not_before, token.expires_at):
+            return token
+        return None
+
+    def _usable(self, refused: _Token | None) -> bool:
+        """Whether a token that has not expired (and was not refused) is at hand."""
+        token = self._token
+        return token is not None and token is not refused and self._clock() < token.expires_at
 
     def _outcome_since(self, cycle: int, refused: _Token | None) -> _Token | None:
         """The result of a token request that finished while this caller waited, if any.
@@ -395,48 +417,86 @@ class ClientCredentials(httpx.Auth):
         )
         return self._fallback(refused, shared)
 
-    def _settle_success(self, token: _Token) -> _Token:
+    def _settle(self, outcome: _Token | _Failure, refused: _Token | None) -> _Token:
+        """Records how a token request cycle ended; the token to use, or raises."""
+        if isinstance(outcome, _Token):
+            with self._state_lock:
+                # The pause first: a reader without the lock may see the old token
+                # unpaused (and queue for the lock), never the new one paused.
+                self._renew_not_before = -math.inf
+                self._failed_renewals = 0
+                self._token = outcome
+                self._last_failure = None
+                self._cycles += 1
+            return outcome
         with self._state_lock:
-            self._token = token
-            self._last_failure = None
+            self._pause_renewals(outcome)
+            self._last_failure = outcome.error
             self._cycles += 1
-        return token
+        return self._fallback(refused, outcome.error)
 
-    def _settle_failure(self, error: TokenRequestError, refused: _Token | None) -> _Token:
-        with self._state_lock:
-            self._last_failure = error
-            self._cycles += 1
-        return self._fallback(refused, error)
+    def _pause_renewals(self, failure: _Failure) -> None:
+        """After a failed renewal, leaves the endpoint alone for a while if the token allows.
+
+        The pause grows like the retry backoff (at least `_MIN_RENEWAL_PAUSE`), is at least
+        the endpoint's ``Retry-After``, and ends `_LAST_RENEWAL_LEAD` seconds before the
+        token expires at the latest. Called with the state lock held.
+        """
+        token = self._token
+        now = self._clock()
+        if token is None or now >= token.expires_at:
+            return
+        self._failed_renewals += 1
+        pause = max(_MIN_RENEWAL_PAUSE, self._backoff_ceiling(self._failed_renewals))
+        if failure.retry_after is not None:
+            pause = max(pause, failure.retry_after)
+        until = min(now + pause, token.expires_at - _LAST_RENEWAL_LEAD)
+        # Already too close to expiry for another try in time: the next one comes after it,
+        # with the full retry cycle, as for any caller that holds no valid token.
+        self._renew_not_before = until if until > now else token.expires_at
 
     def _fallback(self, refused: _Token | None, error: TokenRequestError) -> _Token:
         """The current token if it is still alive (renewal starts early), else ``error``."""
         token = self._token
-        if token is not None and token is not refused and self._clock() < token.expires_at:
+        now = self._clock()
+        if token is not None and token is not refused and now < token.expires_at:
             logger.warning(
-                "token renewal failed (%s); using the current token until it expires", error
+                "token renewal failed (%s); using the current token, which expires in %.0f s; "
+                "next renewal attempt in %.0f s",
+                error,
+                token.expires_at - now,
+                max(0.0, self._renew_not_before - now),
             )
             return token
         raise error
 
     # -- the token request -------------------------------------------------------------
 
-    def _request_sync(self, *, after_refusal: bool) -> _Token:
+    def _request_sync(self, refused: _Token | None) -> _Token | _Failure:
+        """A token, or the last failure; retried only while no valid token is held."""
         attempt = 0
         while True:
             attempt += 1
-            outcome = self._attempt_sync(after_refusal)
+            outcome = self._attempt_sync(after_refusal=refused is not None)
             if isinstance(outcome, _Token):
                 return outcome
-            self._sleep(self._delay_or_raise(outcome, attempt))
+            delay = self._retry_delay(outcome, attempt, refused)
+            if delay is None:
+                return outcome
+            self._sleep(delay)
 
-    async def _request_async(self, *, after_refusal: bool) -> _Token:
+    async def _request_async(self, refused: _Token | None) -> _Token | _Failure:
+        """The asynchronous twin of `_request_sync`."""
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt_async(after_refusal)
+            outcome = await self._attempt_async(after_refusal=refused is not None)
             if isinstance(outcome, _Token):
                 return outcome
-            await self._async_sleep(self._delay_or_raise(outcome, attempt))
+            delay = self._retry_delay(outcome, attempt, refused)
+            if delay is None:
+                return outcome
+            await self._async_sleep(delay)
 
     def _attempt_sync(self, after_refusal: bool) -> _Token | _Failure:
         started = self._clock()
@@ -526,21 +586,18 @@ class ClientCredentials(httpx.Auth):
             form["scope"] = self._scope
         return form
 
-    def _delay_or_raise(self, failure: _Failure, attempt: int) -> float:
-        """Seconds to wait before the next attempt; raises when there is to be none."""
-        if not failure.retryable or attempt >= self._max_attempts:
-            raise failure.error
+    def _retry_delay(self, failure: _Failure, attempt: int, refused: _Token | None) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` when there is to be none.
+
+        While a valid token is held nobody needs the new one yet: retrying would only keep
+        callers waiting, so the failure ends the cycle and `_pause_renewals` takes over.
+        """
+        if not failure.retryable or attempt >= self._max_attempts or self._usable(refused):
+            return None
         if failure.retry_after is not None:
-            if failure.retry_after > self._max_backoff:
-                raise self._error(
-                    f"{failure.error}; the endpoint asked to retry after "
-                    f"{failure.retry_after:.0f} s, longer than max_backoff",
-                    failure.error.oauth_error,
-                    failure.error.status_code,
-                )
             delay = failure.retry_after
         else:
-            ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
+            ceiling = self._backoff_ceiling(attempt)
             # Jitter keeps many service replicas from retrying in lockstep; not security.
             delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311
         logger.warning(
@@ -551,6 +608,10 @@ class ClientCredentials(httpx.Auth):
             self._max_attempts,
         )
         return delay
+
+    def _backoff_ceiling(self, retry: int) -> float:
+        """The longest backoff before the ``retry``-th retry: doubling, at most max_backoff."""
+        return min(self._max_backoff, self._backoff * 2.0 ** min(retry - 1, 64))
 
     def _unreachable(self, exc: httpx.TransportError) -> _Failure:
         # httpx's messages name the host and the socket error, never the request body.
@@ -572,10 +633,16 @@ class ClientCredentials(httpx.Auth):
                 message += f": {description}"
         else:
             message = f"token endpoint answered HTTP {status}"
-        error = self._error(message, oauth_error, status)
-        if status == 429 or 500 <= status <= 599:
-            return _Failure(error, retryable=True, retry_after=_retry_after(answer.headers))
-        return _Failure(error, retryable=False)
+        if status != 429 and not 500 <= status <= 599:
+            return _Failure(self._error(message, oauth_error, status), retryable=False)
+        retry_after = _retry_after(answer.headers)
+        if retry_after is not None and retry_after > self._max_backoff:
+            # Neither hammer the endpoint early nor hold callers for that long.
+            message += (
+                f"; the endpoint asked to retry after {retry_after:.0f} s, longer than max_backoff"
+            )
+            return _Failure(self._error(message, oauth_error, status), False, retry_after)
+        return _Failure(self._error(message, oauth_error, status), True, retry_after)
 
     def _token_from(
         self, payload: dict[str, Any] | None, started: float, after_refusal: bool

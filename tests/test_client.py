@@ -1,8 +1,10 @@
 """ClientCredentials: Client Credentials tokens for calls out of the service.
 
-Every test talks to a real token endpoint and a real protected resource on 127.0.0.1
-(tests/support/token_server.py); only the clock and the backoff sleep are injected, so
-nothing here ever waits for a token to expire or for a retry.
+Tests talk to a real token endpoint and a real protected resource on 127.0.0.1
+(tests/support/token_server.py); the clock and the backoff sleep are injected, so nothing
+here waits for a token to expire, for a retry or for a pause between renewals. A few
+inject a fault no real server produces through an httpx mock transport, and the deadline
+tests let a trickling answer run into a half-second timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from itertools import pairwise
 from typing import Any
 
 import anyio
@@ -396,6 +399,170 @@ def test_failed_renewal_of_an_expired_token_is_an_error(
     with pytest.raises(TokenRequestError) as caught:
         auth.get_token()
     assert caught.value.status_code == 503
+
+
+# -- renewal during an outage of the token endpoint -----------------------------------
+
+
+def token_in_its_renewal_window(
+    server: TokenServer, clock: FakeClock, **options: Any
+) -> tuple[ClientCredentials, str]:
+    """An instance holding a token valid for 3600 s, with the clock ``refresh_margin``
+    (600 s unless given) before its expiry: renewal is due, the token still good."""
+    server.expires_in = 3600
+    settings: dict[str, Any] = {"refresh_margin": 600, **options}
+    auth = credentials(server, clock, **settings)
+    token = auth.get_token()
+    clock.advance(3600 - settings["refresh_margin"])
+    return auth, token
+
+
+def test_renewal_while_the_token_is_valid_is_one_attempt_without_waiting(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock, max_attempts=4)
+    server.script(*[unavailable()] * 4)
+    assert auth.get_token() == token
+    assert server.token_requests == 2
+    assert clock.sleeps == []
+
+
+@pytest.mark.anyio
+async def test_async_renewal_while_the_token_is_valid_is_one_attempt_without_waiting(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock, max_attempts=4)
+    server.script(*[unavailable()] * 4)
+    assert await auth.aget_token() == token
+    assert server.token_requests == 2
+    assert clock.sleeps == []
+
+
+def test_after_a_failed_renewal_the_valid_token_is_used_without_asking_for_a_while(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock)
+    server.script(unavailable())
+    auth.get_token()
+    clock.advance(0.5)
+    assert auth.get_token() == token
+    assert server.token_requests == 2
+
+
+@pytest.mark.anyio
+async def test_async_after_a_failed_renewal_the_valid_token_is_used_without_asking_for_a_while(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock)
+    server.script(unavailable())
+    await auth.aget_token()
+    clock.advance(0.5)
+    assert await auth.aget_token() == token
+    assert server.token_requests == 2
+
+
+def test_renewal_is_tried_again_once_the_pause_has_passed(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock, backoff=1)
+    server.script(unavailable())
+    auth.get_token()
+    clock.advance(1)
+    assert auth.get_token() != token
+    assert server.token_requests == 3
+
+
+def test_pauses_between_failed_renewals_double_up_to_max_backoff(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, _ = token_in_its_renewal_window(server, clock, backoff=1, max_backoff=4)
+    server.script(*[unavailable()] * 6)
+    asked_at: list[float] = []
+    for _ in range(100):  # 25 s of calls, four a second
+        before = server.token_requests
+        auth.get_token()
+        if server.token_requests > before:
+            asked_at.append(clock.now)
+        clock.advance(0.25)
+    gaps = [later - earlier for earlier, later in pairwise(asked_at)]
+    assert gaps == [1, 2, 4, 4, 4, 4]
+
+
+def test_pause_after_a_failed_renewal_lasts_at_least_a_second_without_backoff(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock, backoff=0, max_backoff=0)
+    server.script(unavailable())
+    auth.get_token()
+    clock.advance(0.75)
+    assert auth.get_token() == token
+    assert server.token_requests == 2
+
+
+def test_pause_after_a_failed_renewal_honours_a_longer_retry_after(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock, max_backoff=10)
+    server.script(throttled(retry_after="120"))
+    auth.get_token()
+    clock.advance(119)
+    assert auth.get_token() == token
+    clock.advance(1)
+    assert auth.get_token() != token
+    assert server.token_requests == 3
+
+
+def test_pause_after_a_failed_renewal_ends_five_seconds_before_expiry(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock, refresh_margin=100)
+    server.script(throttled(retry_after="3600"))
+    auth.get_token()
+    clock.advance(100 - 5 - 0.25)
+    assert auth.get_token() == token
+    clock.advance(0.25)
+    assert auth.get_token() != token
+    assert server.token_requests == 3
+
+
+def test_no_renewal_is_tried_in_the_last_five_seconds_after_a_failure_there(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, token = token_in_its_renewal_window(server, clock, refresh_margin=4)
+    server.script(unavailable())
+    auth.get_token()
+    clock.advance(3.75)
+    assert auth.get_token() == token
+    assert server.token_requests == 2
+
+
+def test_an_expired_token_is_renewed_with_retries_and_backoff(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, _ = token_in_its_renewal_window(server, clock, max_attempts=3)
+    clock.advance(600)
+    server.script(unavailable(), unavailable())
+    assert auth.get_token() == server.issued[1]
+    assert server.token_requests == 4
+    assert len(clock.sleeps) == 2
+
+
+def test_a_renewal_the_token_expires_during_goes_on_with_retries(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    auth, _ = token_in_its_renewal_window(server, clock, max_attempts=2)
+    server.script(unavailable())
+    server.token_request_arrived.clear()
+    server.hold_tokens()
+    obtained: list[str] = []
+    renewing = threading.Thread(target=lambda: obtained.append(auth.get_token()))
+    renewing.start()
+    server.wait_for_token_request()
+    clock.advance(600)  # the token expires while its renewal is under way
+    server.release_tokens()
+    renewing.join()
+    assert obtained == [server.issued[1]]
+    assert len(clock.sleeps) == 1
 
 
 # -- single flight -------------------------------------------------------------------
