@@ -1041,6 +1041,31 @@ def test_token_refused_right_after_a_renewal_is_not_renewed_again(
     assert (server.token_requests, server.resource_requests) == (2, 3)
 
 
+def test_refused_token_whose_renewal_fails_raises_instead_of_returning_the_401(
+    server: TokenServer, client: httpx.Client
+) -> None:
+    client.get(server.resource_url)
+    server.revoke_all()
+    server.script(oauth_error("invalid_client", 401))
+    with pytest.raises(TokenRequestError) as caught:
+        client.get(server.resource_url)
+    assert caught.value.oauth_error == "invalid_client"
+    assert server.resource_requests == 2
+
+
+@pytest.mark.anyio
+async def test_async_refused_token_whose_renewal_fails_raises_instead_of_returning_the_401(
+    server: TokenServer, async_client: httpx.AsyncClient
+) -> None:
+    await async_client.get(server.resource_url)
+    server.revoke_all()
+    server.script(oauth_error("invalid_client", 401))
+    with pytest.raises(TokenRequestError) as caught:
+        await async_client.get(server.resource_url)
+    assert caught.value.oauth_error == "invalid_client"
+    assert server.resource_requests == 2
+
+
 def test_replayed_request_carries_the_same_body(server: TokenServer, client: httpx.Client) -> None:
     client.get(server.resource_url)
     server.revoke_all()
