@@ -386,8 +386,7 @@ class ClientCredentials(httpx.Auth):
         return lock
 
     def _fresh(self, refused: _Token | None) -> _Token | None:
-        """The current token if it needs no renewal now: before its renewal point, or
-        pausing after a failed renewal."""
+        """The current token unless it is due for renewal (a failed renewal defers that)."""
         token = self._token
         if token is None or token is refused:
             return None
