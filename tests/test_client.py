@@ -659,7 +659,7 @@ async def test_dropped_instances_leave_no_lock_behind_in_the_event_loop(
     before = live_anyio_locks()
     for _ in range(20):
         await credentials(server, clock).aget_token()
-    assert live_anyio_locks() == before
+    assert live_anyio_locks() <= before
 
 
 def test_an_instance_does_not_keep_a_finished_event_loop_alive(auth: ClientCredentials) -> None:
