@@ -200,6 +200,22 @@ class JWTAuth(SecurityBase):
         self, connection: HTTPConnection, security_scopes: SecurityScopes
     ) -> Principal | None:
         try:
+            # The common case first, with no parsing: one Authorization header reading
+            # exactly "Bearer <token>" for a token verified before. Anything else, and any
+            # miss, takes the full path below, which gives the same answer for these.
+            authorization = None
+            for name, value in connection.scope["headers"]:
+                if name == b"authorization":
+                    if authorization is not None:
+                        authorization = None
+                        break
+                    authorization = value
+            if authorization is not None and authorization.startswith(b"Bearer "):
+                known = self.verifier.recall(authorization[7:])
+                if known is not None:
+                    if security_scopes.scopes:
+                        self.check_scopes(known, security_scopes.scopes)
+                    return known
             token = self._token_of(connection)
             if token is None:
                 if security_scopes.scopes:

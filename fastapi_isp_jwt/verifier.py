@@ -133,6 +133,15 @@ class TokenVerifier:
         key = pending[5].get_key_sync(pending[4])
         return self._complete(digest, pending, key)
 
+    def recall(self, token: bytes) -> Principal | None:
+        """The principal of ``token`` if the verified-token cache holds it and it is still valid.
+
+        Never fetches, never raises: ``None`` only means the token must go through `verify`.
+        """
+        if self._verified is None or len(token) > self._max_token_bytes:
+            return None
+        return self._recall(_sha256(token).digest())
+
     def _recall(self, digest: bytes) -> Principal | None:
         verified = self._verified
         assert verified is not None
