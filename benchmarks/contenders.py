@@ -9,7 +9,9 @@ other host is refused.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -23,6 +25,7 @@ import jwt
 from fastapi import Depends, FastAPI, HTTPException, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwks_server import LocalIssuerServer
+from starlette.requests import HTTPConnection
 
 from fastapi_isp_jwt import JWTAuth, Principal
 
@@ -64,6 +67,39 @@ def ready_principal_app(principal: Principal) -> FastAPI:
 
     @app.get(ROUTE)
     async def streams(caller: Principal = Depends(ready)) -> dict[str, str]:
+        return {"subject": caller.subject}
+
+    return app
+
+
+def remembered_token_app(principal: Principal, token: str, *, digest: bool) -> FastAPI:
+    """The least any verified-token cache can do for a token it holds, as one dependency.
+
+    One scan of the headers for a sole ``Authorization: Bearer <token>``, one dict lookup
+    keyed by the SHA-256 digest of the token (``digest=True``) or by the token itself, and
+    an expiry check. It checks nothing else and knows one token: a reference, not a verifier.
+    """
+    app = FastAPI()
+    key = hashlib.sha256(token.encode()).digest() if digest else token.encode()
+    remembered = {key: (principal, time.time() + 3600)}
+
+    async def remembered_principal(connection: HTTPConnection) -> Principal:
+        authorization = None
+        for name, value in connection.scope["headers"]:
+            if name == b"authorization":
+                if authorization is not None:
+                    authorization = None
+                    break
+                authorization = value
+        if authorization is not None and authorization.startswith(b"Bearer "):
+            presented = authorization[7:]
+            entry = remembered.get(hashlib.sha256(presented).digest() if digest else presented)
+            if entry is not None and time.time() < entry[1]:
+                return entry[0]
+        raise HTTPException(401, "Unknown token", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get(ROUTE)
+    async def streams(caller: Principal = Depends(remembered_principal)) -> dict[str, str]:
         return {"subject": caller.subject}
 
     return app
