@@ -33,7 +33,7 @@ from fastapi_isp_jwt.errors import (
 )
 from fastapi_isp_jwt.jwks import JWKSCache
 from fastapi_isp_jwt.principal import Principal
-from fastapi_isp_jwt.verifier import TokenVerifier
+from fastapi_isp_jwt.verifier import CacheMiss, TokenVerifier
 
 __all__ = ["JWTAuth"]
 
@@ -210,20 +210,26 @@ class JWTAuth(SecurityBase):
                         authorization = None
                         break
                     authorization = value
+            miss = None
             if authorization is not None and authorization.startswith(b"Bearer "):
-                known = self.verifier.recall(authorization[7:])
-                if known is not None:
+                recalled = self.verifier.recall(authorization[7:])
+                if not isinstance(recalled, CacheMiss):
                     if security_scopes.scopes:
-                        self.check_scopes(known, security_scopes.scopes)
-                    return known
-            token = self._token_of(connection)
+                        self.check_scopes(recalled, security_scopes.scopes)
+                    return recalled
+                miss = recalled
+            token = (
+                self._token_of(connection)
+                if authorization is None
+                else self._bearer_token(authorization)
+            )
             if token is None:
                 if security_scopes.scopes:
                     # A route that requires scopes is never open to anonymous callers,
                     # whatever auto_error says: there is no one to grant them to.
                     raise MissingCredentialsError("Bearer credentials are required")
                 return None
-            principal = await self.verifier.verify(token)
+            principal = await self.verifier.verify(token, miss=miss)
             if security_scopes.scopes:
                 self.check_scopes(principal, security_scopes.scopes)
             return principal
@@ -244,7 +250,11 @@ class JWTAuth(SecurityBase):
             return None
         if len(values) > 1:
             raise InvalidRequestError("Send one Authorization header")
-        scheme, _, credentials = values[0].strip(b" \t").partition(b" ")
+        return self._bearer_token(values[0])
+
+    def _bearer_token(self, authorization: bytes) -> str | None:
+        """The token of the one ``Authorization`` header value, if its scheme is Bearer."""
+        scheme, _, credentials = authorization.strip(b" \t").partition(b" ")
         if scheme.lower() != b"bearer":
             # Another scheme (Basic, Digest...) is not bearer credentials at all.
             if self.auto_error:

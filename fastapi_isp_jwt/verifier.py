@@ -37,7 +37,7 @@ from fastapi_isp_jwt.token import (
     split_compact,
 )
 
-__all__ = ["TokenVerifier"]
+__all__ = ["CacheMiss", "TokenVerifier"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,14 @@ class _Verified:
     key_source: JWKSCache
     kid: str | None
     key: VerificationKey
+
+
+@dataclass(frozen=True, slots=True)
+class CacheMiss:
+    """`TokenVerifier.recall` found nothing valid for ``token``."""
+
+    token: bytes
+    digest: bytes | None  # None when the cache is off or the token is over the size cap
 
 
 # What a token still needs once every I/O-free check passed: its signing input, claims,
@@ -107,14 +115,22 @@ class TokenVerifier:
         # verify_sync may run in worker threads while verify runs on the event loop.
         self._verified_lock = threading.Lock()
 
-    async def verify(self, token: str) -> Principal:
-        """Verify ``token`` and return its principal, fetching keys if needed."""
+    async def verify(self, token: str, *, miss: CacheMiss | None = None) -> Principal:
+        """Verify ``token`` and return its principal, fetching keys if needed.
+
+        ``miss``: what `recall` answered for this token a moment ago, so the cache is
+        neither hashed for nor asked again (ignored unless it is about this very token).
+        """
         raw = _ascii_of(token, self._max_token_bytes)
-        digest = _sha256(raw).digest()
-        if self._verified is not None:
-            known = self._recall(digest)
-            if known is not None:
-                return known
+        digest: bytes | None
+        if miss is not None and miss.token == raw:
+            digest = miss.digest
+        else:
+            digest = _sha256(raw).digest()
+            if self._verified is not None:
+                known = self._recall(digest)
+                if known is not None:
+                    return known
         pending = self._prepare(raw)
         key_source, kid = pending[5], pending[4]
         # The key cache answers a trusted key without a coroutine; only a miss awaits.
@@ -133,14 +149,17 @@ class TokenVerifier:
         key = pending[5].get_key_sync(pending[4])
         return self._complete(digest, pending, key)
 
-    def recall(self, token: bytes) -> Principal | None:
+    def recall(self, token: bytes) -> Principal | CacheMiss:
         """The principal of ``token`` if the verified-token cache holds it and it is still valid.
 
-        Never fetches, never raises: ``None`` only means the token must go through `verify`.
+        Never fetches, never raises: a `CacheMiss` only means the token must go through
+        `verify` (hand it the miss, and the digest is not computed twice).
         """
         if self._verified is None or len(token) > self._max_token_bytes:
-            return None
-        return self._recall(_sha256(token).digest())
+            return CacheMiss(token, None)
+        digest = _sha256(token).digest()
+        known = self._recall(digest)
+        return CacheMiss(token, digest) if known is None else known
 
     def _recall(self, digest: bytes) -> Principal | None:
         verified = self._verified
@@ -179,7 +198,7 @@ class TokenVerifier:
         signature = decode_signature(raw[payload_end + 1 :])
         return raw[:payload_end], payload, signature, facts[0], facts[1], key_source
 
-    def _complete(self, digest: bytes, pending: _Pending, key: VerificationKey) -> Principal:
+    def _complete(self, digest: bytes | None, pending: _Pending, key: VerificationKey) -> Principal:
         signing_input, payload, signature, algorithm, kid, key_source = pending
         if not key_fits_algorithm(algorithm, key.kty, key.crv, key.alg):
             raise InvalidTokenError("The token algorithm does not fit its key")
@@ -190,7 +209,7 @@ class TokenVerifier:
         principal = build_principal(
             self._principal_class, payload, audience.audiences, audience.organization
         )
-        if self._verified is not None and self._seen_before(digest):
+        if self._verified is not None and digest is not None and self._seen_before(digest):
             entry = _Verified(principal, valid_until, key_source, kid, key)
             with self._verified_lock:
                 self._verified[digest] = entry

@@ -7,6 +7,8 @@ path) and once to one that holds the token already, and both answers must be the
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Sequence
 
 import pytest
@@ -16,6 +18,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
+from fastapi_isp_jwt.verifier import CacheMiss
 from tests.support.issuer_server import IssuerServer
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
@@ -47,11 +50,15 @@ def make_app(auth: JWTAuth) -> FastAPI:
     return app
 
 
+def sha256(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
 def remembering(auth: JWTAuth, token: str) -> JWTAuth:
     """``auth`` once ``token`` is in its verified-token cache (admitted on second sight)."""
     auth.verify_sync(token)
     auth.verify_sync(token)
-    assert auth.verifier.recall(token.encode()) is not None
+    assert not isinstance(auth.verifier.recall(token.encode()), CacheMiss)
     return auth
 
 
@@ -181,22 +188,51 @@ def test_a_remembered_token_with_the_scope_opens_a_websocket(
         assert ws.receive_json() == {"subject": "auth0|writer"}
 
 
-def test_recall_knows_nothing_of_a_token_verified_once(new_auth: JWTAuth, token: str) -> None:
+def test_recall_misses_a_token_verified_once_and_hands_over_its_digest(
+    new_auth: JWTAuth, token: str
+) -> None:
     new_auth.verify_sync(token)
-    assert new_auth.verifier.recall(token.encode()) is None
+    assert new_auth.verifier.recall(token.encode()) == CacheMiss(token.encode(), sha256(token))
 
 
-def test_recall_knows_nothing_when_the_cache_is_off(server: IssuerServer, token: str) -> None:
+def test_recall_misses_everything_when_the_cache_is_off(server: IssuerServer, token: str) -> None:
     auth = JWTAuth(issuer=server.url, audience=ACME, token_cache_size=0)
     for _ in range(3):
         auth.verify_sync(token)
-    assert auth.verifier.recall(token.encode()) is None
+    assert auth.verifier.recall(token.encode()) == CacheMiss(token.encode(), None)
 
 
-def test_recall_answers_none_for_a_value_over_the_size_cap(warm_auth: JWTAuth, token: str) -> None:
+def test_recall_misses_a_value_over_the_size_cap_without_hashing_it(
+    warm_auth: JWTAuth, token: str
+) -> None:
     oversized = token.encode() + b"A" * warm_auth.settings.max_token_bytes
-    assert warm_auth.verifier.recall(oversized) is None
+    assert warm_auth.verifier.recall(oversized) == CacheMiss(oversized, None)
 
 
 def test_recall_gives_the_principal_the_cache_holds(warm_auth: JWTAuth, token: str) -> None:
     assert warm_auth.verifier.recall(token.encode()) is warm_auth.verify_sync(token)
+
+
+def test_a_miss_handed_to_verify_spares_a_second_lookup(
+    new_auth: JWTAuth, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    miss = new_auth.verifier.recall(token.encode())
+    assert isinstance(miss, CacheMiss)
+    asked: list[bytes] = []
+    monkeypatch.setattr(new_auth.verifier, "_recall", asked.append)
+    principal = asyncio.run(new_auth.verifier.verify(token, miss=miss))
+    assert principal.subject == "auth0|repeat"
+    assert asked == []
+
+
+def test_a_miss_about_another_token_is_ignored(
+    warm_auth: JWTAuth, token: str, issuer: TestIssuer
+) -> None:
+    # A miss names the token it was computed for: handed over with any other token, it
+    # cannot make that token's digest, or its cache entry, stand for the other.
+    other = issuer.mint("auth0|other")
+    miss = warm_auth.verifier.recall(other.encode())
+    assert isinstance(miss, CacheMiss)
+    remembered = warm_auth.verify_sync(token)
+    assert asyncio.run(warm_auth.verifier.verify(token, miss=miss)) is remembered
+    assert asyncio.run(warm_auth.verifier.verify(other, miss=miss)).subject == "auth0|other"
