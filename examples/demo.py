@@ -109,7 +109,14 @@ def announce(dev: RunningDevIssuer, app_url: str, token: str) -> None:
     )
 
 
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # kill, timeout and service managers send SIGTERM: stop both as Ctrl-C does, so that
+    # no example API is left holding its port.
+    signal.signal(signal.SIGTERM, interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--issuer-port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--app-port", type=int, default=8000)
