@@ -31,7 +31,7 @@ app = FastAPI(title="Streams API", lifespan=require_token.lifespan)
 serve_docs_locally(app)
 # --8<-- [end:local-docs]
 
-swagger_client_id = os.environ.get("ISP_JWT_SWAGGER_CLIENT_ID")
+swagger_client_id = os.environ.get("SWAGGER_CLIENT_ID")
 if swagger_client_id:
     require_token.enable_swagger_login(
         app,

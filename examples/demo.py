@@ -57,7 +57,7 @@ def start_app(dev: RunningDevIssuer, port: int) -> subprocess.Popen[bytes]:
         **os.environ,
         "ISP_JWT_ISSUER": dev.issuer,
         "ISP_JWT_AUDIENCE": DEFAULT_AUDIENCE,
-        "ISP_JWT_SWAGGER_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "SWAGGER_CLIENT_ID": DEFAULT_CLIENT_ID,
     }
     command = [sys.executable, "-m", "uvicorn", "examples.app:app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]

@@ -14,7 +14,6 @@ async def list_streams(principal: Principal = Depends(require_token)): ...
 from fastapi_isp_jwt.algorithms import ALGORITHMS
 from fastapi_isp_jwt.audience import ORGANIZATION_PLACEHOLDER, PLATFORM_AUDIENCE_PREFIX
 from fastapi_isp_jwt.client import ClientCredentials
-from fastapi_isp_jwt.config import DEFAULT_LEEWAY
 from fastapi_isp_jwt.errors import (
     AuthError,
     ConfigurationError,
@@ -28,7 +27,10 @@ from fastapi_isp_jwt.errors import (
     TokenRequestError,
 )
 from fastapi_isp_jwt.principal import Claims, Principal
+from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.security import JWTAuth
+from fastapi_isp_jwt.settings import DEFAULT_LEEWAY, Settings
+from fastapi_isp_jwt.verifier import Verifier
 
 __version__ = "0.1.0"
 
@@ -50,6 +52,9 @@ __all__ = [
     "KeySetError",
     "MissingCredentialsError",
     "Principal",
+    "Reason",
+    "Settings",
     "TokenRequestError",
+    "Verifier",
     "__version__",
 ]

@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
+from fastapi_isp_jwt.reasons import Reason
 
 __all__ = [
     "ORGANIZATION_PLACEHOLDER",
@@ -136,12 +137,12 @@ class AudiencePolicy:
         elif type(aud) is list and aud:
             candidates = aud
         else:
-            raise InvalidTokenError("The token audience is missing or malformed")
+            raise InvalidTokenError(Reason.AUDIENCE_MALFORMED)
         accepted: list[str] = []
         organizations: set[str] = set()
         for candidate in candidates:
             if type(candidate) is not str:
-                raise InvalidTokenError("The token audience is missing or malformed")
+                raise InvalidTokenError(Reason.AUDIENCE_MALFORMED)
             if candidate in self._exact:
                 accepted.append(candidate)
                 organization = self._exact[candidate]
@@ -157,9 +158,9 @@ class AudiencePolicy:
                     organizations.add(organization)
                     break
         if not accepted:
-            raise InvalidTokenError("The token is not intended for this audience")
+            raise InvalidTokenError(Reason.AUDIENCE)
         if len(organizations) > 1:
             # One principal, one tenant: a token that names several accepted organizations
             # would leave the route to guess whose data it may touch.
-            raise InvalidTokenError("The token names more than one organization")
+            raise InvalidTokenError(Reason.ORGANIZATIONS)
         return AudienceMatch(tuple(accepted), organizations.pop() if organizations else None)

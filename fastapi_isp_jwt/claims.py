@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi_isp_jwt.errors import InvalidTokenError
+from fastapi_isp_jwt.reasons import Reason
 
 __all__ = ["ClaimRules", "check_claims"]
 
@@ -41,11 +42,11 @@ def _numeric_date(payload: dict[str, Any], name: str) -> float | None:
     kind = type(value)
     # bool is an int subclass: `true` is not a date; nor is null, a string, a list...
     if kind is not int and (kind is not float or not math.isfinite(value)):
-        raise InvalidTokenError(f"The token {name} claim is not a number")
+        raise InvalidTokenError(Reason.CLAIM_NOT_NUMBER, name)
     # Compared as numbers, never converted first: an int like 10**400 does not fit a
     # float, and a date past year 9999 does not fit a datetime for the Principal.
     if not _EARLIEST_DATE <= value <= _LATEST_DATE:
-        raise InvalidTokenError(f"The token {name} claim is out of range")
+        raise InvalidTokenError(Reason.CLAIM_OUT_OF_RANGE, name)
     return value  # type: ignore[no-any-return]
 
 
@@ -62,42 +63,42 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> floa
     leeway = rules.leeway
     expires_at = _numeric_date(payload, "exp")
     if expires_at is None:
-        raise InvalidTokenError("The token has no expiry")
+        raise InvalidTokenError(Reason.NO_EXPIRY)
     if now >= expires_at + leeway:
-        raise InvalidTokenError("The token has expired")
+        raise InvalidTokenError(Reason.EXPIRED)
     not_before = _numeric_date(payload, "nbf")
     if not_before is not None and now + leeway < not_before:
-        raise InvalidTokenError("The token is not valid yet")
+        raise InvalidTokenError(Reason.NOT_YET_VALID)
     issued_at = _numeric_date(payload, "iat")
     if issued_at is not None and now + leeway < issued_at:
-        raise InvalidTokenError("The token was issued in the future")
+        raise InvalidTokenError(Reason.ISSUED_IN_FUTURE)
     deadline = expires_at + leeway
     if rules.max_age is not None:
         if issued_at is None:
-            raise InvalidTokenError("The token has no issue time")
+            raise InvalidTokenError(Reason.NO_ISSUE_TIME)
         too_old_at = issued_at + rules.max_age + leeway
         if now >= too_old_at:
-            raise InvalidTokenError("The token is too old")
+            raise InvalidTokenError(Reason.TOO_OLD)
         deadline = min(deadline, too_old_at)
 
     if type(payload.get("sub")) is not str:
-        raise InvalidTokenError("The token has no subject")
+        raise InvalidTokenError(Reason.NO_SUBJECT)
     for name in _STRING_CLAIMS:
         value = payload.get(name, _ABSENT)
         if value is not _ABSENT and type(value) is not str:
-            raise InvalidTokenError(f"The token {name} claim is malformed")
+            raise InvalidTokenError(Reason.CLAIM_MALFORMED, name)
     permissions = payload.get("permissions")
     if permissions is not None:
         if type(permissions) is not list:
-            raise InvalidTokenError("The token permissions claim is malformed")
+            raise InvalidTokenError(Reason.CLAIM_MALFORMED, "permissions")
         for permission in permissions:
             if type(permission) is not str:
-                raise InvalidTokenError("The token permissions claim is malformed")
+                raise InvalidTokenError(Reason.CLAIM_MALFORMED, "permissions")
 
     if rules.required_claims and not rules.required_claims.issubset(payload):
-        raise InvalidTokenError("The token lacks a required claim")
+        raise InvalidTokenError(Reason.REQUIRED_CLAIM)
     if rules.allowed_client_ids is not None:
         client = payload.get("azp", payload.get("client_id"))
         if client not in rules.allowed_client_ids:
-            raise InvalidTokenError("The token was issued to a client that is not allowed")
+            raise InvalidTokenError(Reason.CLIENT)
     return deadline

@@ -1,13 +1,17 @@
 """The library's exceptions: one small hierarchy.
 
-Every failure a request can meet is an `AuthError` that knows its HTTP status
-and its RFC 6750 error code, so the FastAPI layer maps all of them in one place.
+Every failure a request can meet is an `AuthError` carrying a stable `Reason` code, from
+which its HTTP status, RFC 6750 error code and description follow, so the FastAPI layer
+maps all of them in one place.
 Nothing here ever carries the token itself.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+
+from fastapi_isp_jwt.reasons import Outcome, Reason
 
 __all__ = [
     "AuthError",
@@ -20,6 +24,7 @@ __all__ = [
     "KeySetError",
     "MissingCredentialsError",
     "TokenRequestError",
+    "refusal",
 ]
 
 
@@ -42,20 +47,26 @@ class KeySetError(ISPJWTError):
 class AuthError(ISPJWTError):
     """A request could not be authenticated or authorized.
 
-    ``status_code`` is the HTTP status to answer with, ``error`` the RFC 6750 error code
-    (``None`` when the request simply carried no credentials) and ``description`` a short
-    human-readable reason made only of fixed text, safe to send to the client.
+    ``reason`` is the stable `Reason` code; ``status_code`` (the HTTP status to answer
+    with), ``error`` (the RFC 6750 error code, ``None`` when the request simply carried no
+    credentials) and ``description`` (fixed text, safe to send to the client) are derived
+    from it. Raise the subclass that fits the reason, or let `refusal` choose it.
     """
 
     status_code: int = 401
     error: str | None = "invalid_token"
+    outcome: Outcome = Outcome.INVALID_TOKEN
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        if reason.outcome is not self.outcome:
+            raise TypeError(f"{type(self).__name__} cannot carry the reason {reason.value!r}")
+        description = reason.describe(detail)
         super().__init__(description)
+        self.reason = reason
         self.description = description
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.description!r})"
+        return f"{type(self).__name__}({self.reason.value!r}: {self.description!r})"
 
 
 class MissingCredentialsError(AuthError):
@@ -63,6 +74,7 @@ class MissingCredentialsError(AuthError):
 
     status_code = 401
     error = None
+    outcome = Outcome.MISSING_CREDENTIALS
 
 
 class InvalidRequestError(AuthError):
@@ -70,6 +82,7 @@ class InvalidRequestError(AuthError):
 
     status_code = 400
     error = "invalid_request"
+    outcome = Outcome.INVALID_REQUEST
 
 
 class InvalidTokenError(AuthError):
@@ -77,6 +90,7 @@ class InvalidTokenError(AuthError):
 
     status_code = 401
     error = "invalid_token"
+    outcome = Outcome.INVALID_TOKEN
 
 
 class InsufficientScopeError(AuthError):
@@ -84,9 +98,10 @@ class InsufficientScopeError(AuthError):
 
     status_code = 403
     error = "insufficient_scope"
+    outcome = Outcome.INSUFFICIENT_SCOPE
 
-    def __init__(self, description: str, required_scopes: Iterable[str]) -> None:
-        super().__init__(description)
+    def __init__(self, required_scopes: Iterable[str]) -> None:
+        super().__init__(Reason.SCOPE)
         self.required_scopes: tuple[str, ...] = tuple(required_scopes)
 
 
@@ -95,10 +110,23 @@ class IssuerUnavailableError(AuthError):
 
     status_code = 503
     error = None
+    outcome = Outcome.ISSUER_UNAVAILABLE
 
-    def __init__(self, description: str, retry_after: int = 30) -> None:
-        super().__init__(description)
-        self.retry_after = max(1, int(retry_after))
+    def __init__(self, retry_after: float = 30) -> None:
+        super().__init__(Reason.ISSUER_UNAVAILABLE)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+_ERROR_OF_OUTCOME: dict[Outcome, type[AuthError]] = {
+    Outcome.MISSING_CREDENTIALS: MissingCredentialsError,
+    Outcome.INVALID_REQUEST: InvalidRequestError,
+    Outcome.INVALID_TOKEN: InvalidTokenError,
+}
+
+
+def refusal(reason: Reason, detail: str = "") -> AuthError:
+    """The exception for ``reason`` (refusals that carry more, scopes or a retry time, excepted)."""
+    return _ERROR_OF_OUTCOME[reason.outcome](reason, detail)
 
 
 class TokenRequestError(ISPJWTError):

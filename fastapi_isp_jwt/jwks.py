@@ -27,6 +27,7 @@ from fastapi_isp_jwt.errors import (
     KeySetError,
 )
 from fastapi_isp_jwt.keys import KeySet, VerificationKey, load_jwks
+from fastapi_isp_jwt.reasons import Reason
 
 __all__ = ["MAX_CACHE_SECONDS", "MIN_CACHE_SECONDS", "JWKSCache"]
 
@@ -223,10 +224,7 @@ class JWKSCache:
         before are kept.
         """
         if not await asyncio.shield(self._fetch_task()):
-            raise IssuerUnavailableError(
-                "The token issuer's keys could not be fetched",
-                retry_after=self._retry_after(self._clock()),
-            )
+            raise IssuerUnavailableError(retry_after=self._retry_after(self._clock()))
 
     async def warm_up(self) -> None:
         """Fetch the key set if none is loaded yet; a failure is logged, not raised."""
@@ -293,16 +291,13 @@ class JWKSCache:
         if snapshot is None or (
             now >= snapshot.expires_at and now - snapshot.fetched_at > self._max_stale
         ):
-            raise IssuerUnavailableError(
-                "The token issuer's keys cannot be fetched right now",
-                retry_after=self._retry_after(now),
-            )
+            raise IssuerUnavailableError(retry_after=self._retry_after(now))
         key = snapshot.keys.find(kid)
         if key is not None:
             return key
         if kid is None and len(snapshot.keys) > 1:
-            raise InvalidTokenError("The token does not say which key signed it")
-        raise InvalidTokenError("The token was signed by an unknown key")
+            raise InvalidTokenError(Reason.KEY_ID_MISSING)
+        raise InvalidTokenError(Reason.UNKNOWN_KEY)
 
     def _retry_after(self, now: float) -> int:
         return max(1, math.ceil(self._next_attempt_at - now))

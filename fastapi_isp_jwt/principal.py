@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from fastapi_isp_jwt.errors import InvalidTokenError
+from fastapi_isp_jwt.reasons import Reason
 
 __all__ = ["Claims", "Principal", "build_principal"]
 
@@ -205,4 +206,4 @@ def build_principal(
     try:
         return principal_class.model_validate({**payload, **fields})
     except ValidationError:
-        raise InvalidTokenError("The token claims do not fit the expected principal") from None
+        raise InvalidTokenError(Reason.PRINCIPAL) from None

@@ -1,14 +1,16 @@
-"""``JWTAuth``: the FastAPI security dependency that turns a bearer token into a principal.
+"""``JWTAuth``: the FastAPI face of the `Verifier`.
 
 An instance is itself the dependency (``Depends(auth)`` or ``Security(auth, scopes=[...])``),
-shows in OpenAPI as an HTTP bearer scheme, and maps every `AuthError` to the
-RFC 6750 answer in one place. It works on WebSocket routes too, closing refused
-connections before ``accept``.
+shows in OpenAPI as an HTTP bearer scheme, and maps every `AuthError` to the RFC 6750
+answer in one place. It reads the token (headers, WebSockets), checks a route's scopes and
+answers; everything about the token itself is the verifier's. It works on WebSocket routes
+too, closing refused connections before ``accept``.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: FastAPI before 0.124 cannot resolve string
+# annotations on a callable instance's ``__call__`` and would read its parameters as query
+# parameters.
 
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,7 +24,6 @@ from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
-from fastapi_isp_jwt.config import DEFAULT_LEEWAY, ENV_PREFIX, AuthSettings, options_from_env
 from fastapi_isp_jwt.errors import (
     AuthError,
     ConfigurationError,
@@ -31,36 +32,25 @@ from fastapi_isp_jwt.errors import (
     IssuerUnavailableError,
     MissingCredentialsError,
 )
+from fastapi_isp_jwt.grammar import is_b64token, is_quotable, is_scope_token
 from fastapi_isp_jwt.jwks import JWKSCache
 from fastapi_isp_jwt.principal import Principal
-from fastapi_isp_jwt.verifier import CacheMiss, TokenVerifier
+from fastapi_isp_jwt.reasons import Reason
+from fastapi_isp_jwt.settings import DEFAULT_LEEWAY, Settings, option_fields
+from fastapi_isp_jwt.verifier import Verifier
 
 __all__ = ["JWTAuth"]
-
-# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
-
-
-def _b64token(credentials: bytes) -> str:
-    """The bearer token if ``credentials`` is one RFC 6750 b64token, else 400."""
-    # bytes.translate deleting the allowed bytes leaves whatever is not allowed; it is
-    # many times faster than a per-character check on a token of a kilobyte.
-    if (
-        not credentials
-        or credentials.translate(None, _B64TOKEN_BYTES)
-        or b"=" in credentials.rstrip(b"=")
-    ):
-        raise InvalidRequestError("The bearer token is malformed")
-    return credentials.decode("ascii")
-
-
-# RFC 6749 §3.3 scope-token, and what may stand inside a quoted-string header parameter.
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
-_QUOTABLE = re.compile(r"[\x20\x21\x23-\x5B\x5D-\x7E]*")
 
 # WebSocket close codes (RFC 6455 §7.4.1): 1008 policy violation, 1013 try again later.
 _WS_POLICY_VIOLATION = 1008
 _WS_TRY_AGAIN_LATER = 1013
+
+
+def _b64token(credentials: bytes) -> bytes:
+    """The bearer token if ``credentials`` is one RFC 6750 b64token, else 400."""
+    if not is_b64token(credentials):
+        raise InvalidRequestError(Reason.CREDENTIALS_MALFORMED)
+    return credentials
 
 
 class JWTAuth(SecurityBase):
@@ -71,7 +61,9 @@ class JWTAuth(SecurityBase):
     ``principal: Principal = Depends(require_token)`` on a route, or
     ``Security(require_token, scopes=["streams:write"])`` to require scopes.
 
-    With ``auto_error=False`` a request that carries no bearer credentials gets ``None``
+    The verifier's options come as keywords or, built once and shared, as
+    ``settings=Settings(...)`` (then no verifier keyword may be given). With
+    ``auto_error=False`` a request that carries no bearer credentials gets ``None``
     instead of a 401 (for routes open to anonymous callers); a token that *is* sent must
     still be valid.
     """
@@ -79,11 +71,12 @@ class JWTAuth(SecurityBase):
     def __init__(
         self,
         *,
+        settings: Settings | None = None,
         domain: str | Sequence[str] | None = None,
         issuer: str | Sequence[str] | None = None,
-        audience: str | Sequence[str],
+        audience: str | Sequence[str] | None = None,
         jwks_url: str | None = None,
-        algorithms: Sequence[str] = ("RS256",),
+        algorithms: str | Sequence[str] = ("RS256",),
         leeway: float = DEFAULT_LEEWAY,
         jwks_ttl: float = 600.0,
         jwks_cooldown: float = 30.0,
@@ -107,45 +100,25 @@ class JWTAuth(SecurityBase):
         websocket_query_param: str | None = None,
         websocket_subprotocol: bool = False,
     ) -> None:
-        self.settings = AuthSettings.create(
-            domain=domain,
-            issuer=issuer,
-            audience=audience,
-            jwks_url=jwks_url,
-            algorithms=algorithms,
-            leeway=leeway,
-            jwks_ttl=jwks_ttl,
-            jwks_cooldown=jwks_cooldown,
-            jwks_max_stale=jwks_max_stale,
-            jwks_timeout=jwks_timeout,
-            discovery=discovery,
-            organizations=organizations,
-            require_typ=require_typ,
-            max_age=max_age,
-            required_claims=required_claims,
-            allowed_client_ids=allowed_client_ids,
-            max_token_bytes=max_token_bytes,
-            token_cache_size=token_cache_size,
-        )
-        if not (isinstance(principal_class, type) and issubclass(principal_class, Principal)):
-            raise ConfigurationError("principal_class must be Principal or a subclass of it")
-        if not _QUOTABLE.fullmatch(realm):
+        given = locals()
+        options = {f.name: given[f.name] for f in option_fields()}
+        if settings is None:
+            settings = Settings(**options)
+        else:
+            both = [name for name, value in options.items() if value != _DEFAULTS[name]]
+            if both:
+                raise ConfigurationError(
+                    f"give settings= or verifier options, not both: {', '.join(both)}"
+                )
+        if not is_quotable(realm):
             raise ConfigurationError("realm must be printable ASCII without quotes or backslashes")
-        self.key_sources: dict[str, JWKSCache] = {
-            iss: JWKSCache(
-                url,
-                issuer=iss,
-                discovery=self.settings.discovery,
-                ttl=self.settings.jwks_ttl,
-                cooldown=self.settings.jwks_cooldown,
-                max_stale=self.settings.jwks_max_stale,
-                timeout=self.settings.jwks_timeout,
-                http_client=http_client,
-                sync_http_client=sync_http_client,
-            )
-            for iss, url in self.settings.jwks_urls.items()
-        }
-        self.verifier = TokenVerifier(self.settings, self.key_sources, principal_class)
+        self.verifier = Verifier(
+            settings,
+            principal_class=principal_class,
+            http_client=http_client,
+            sync_http_client=sync_http_client,
+        )
+        self.settings = settings
         self.auto_error = auto_error
         self.realm = realm
         self.websocket_query_param = websocket_query_param
@@ -156,19 +129,20 @@ class JWTAuth(SecurityBase):
         self.scheme_name = scheme_name or type(self).__name__
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> JWTAuth:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "JWTAuth":
         """Build from ``ISP_JWT_*`` variables (see the configuration docs); keywords win."""
-        options = options_from_env(environ)
-        if "domain" in overrides or "issuer" in overrides:
-            # The two name the same thing: a keyword for either replaces both variables.
-            options.pop("domain", None)
-            options.pop("issuer", None)
-        options.update(overrides)
-        if "domain" not in options and "issuer" not in options:
-            raise ConfigurationError(f"set {ENV_PREFIX}DOMAIN or {ENV_PREFIX}ISSUER")
-        if "audience" not in options:
-            raise ConfigurationError(f"{ENV_PREFIX}AUDIENCE is not set")
-        return cls(**options)
+        verifier_options = {f.name for f in option_fields()}
+        settings = Settings.from_env(
+            environ, **{k: v for k, v in overrides.items() if k in verifier_options}
+        )
+        return cls(
+            settings=settings, **{k: v for k, v in overrides.items() if k not in verifier_options}
+        )
+
+    @property
+    def key_sources(self) -> Mapping[str, JWKSCache]:
+        """The key cache of each trusted issuer."""
+        return self.verifier.key_sources
 
     # -- verification outside routes -------------------------------------------------
 
@@ -184,7 +158,7 @@ class JWTAuth(SecurityBase):
         """Raise `InsufficientScopeError` unless every scope was granted."""
         required = tuple(scopes)
         if required and not principal.scopes.issuperset(required):
-            raise InsufficientScopeError("The token lacks a required scope", required)
+            raise InsufficientScopeError(required)
 
     def authorize(self, principal: Principal, scopes: Iterable[str]) -> Principal:
         """Apply a route's scope requirement to ``principal``, answering as the dependency does."""
@@ -200,36 +174,14 @@ class JWTAuth(SecurityBase):
         self, connection: HTTPConnection, security_scopes: SecurityScopes
     ) -> Principal | None:
         try:
-            # The common case first, with no parsing: one Authorization header reading
-            # exactly "Bearer <token>" for a token verified before. Anything else, and any
-            # miss, takes the full path below, which gives the same answer for these.
-            authorization = None
-            for name, value in connection.scope["headers"]:
-                if name == b"authorization":
-                    if authorization is not None:
-                        authorization = None
-                        break
-                    authorization = value
-            miss = None
-            if authorization is not None and authorization.startswith(b"Bearer "):
-                recalled = self.verifier.recall(authorization[7:])
-                if not isinstance(recalled, CacheMiss):
-                    if security_scopes.scopes:
-                        self.check_scopes(recalled, security_scopes.scopes)
-                    return recalled
-                miss = recalled
-            token = (
-                self._token_of(connection)
-                if authorization is None
-                else self._bearer_token(authorization)
-            )
+            token = self._token_of(connection)
             if token is None:
                 if security_scopes.scopes:
                     # A route that requires scopes is never open to anonymous callers,
                     # whatever auto_error says: there is no one to grant them to.
-                    raise MissingCredentialsError("Bearer credentials are required")
+                    raise MissingCredentialsError(Reason.CREDENTIALS_MISSING)
                 return None
-            principal = await self.verifier.verify(token, miss=miss)
+            principal = await self.verifier.verify(token)
             if security_scopes.scopes:
                 self.check_scopes(principal, security_scopes.scopes)
             return principal
@@ -238,32 +190,37 @@ class JWTAuth(SecurityBase):
                 raise self.websocket_exception(error) from None
             raise self.http_exception(error) from None
 
-    def _token_of(self, connection: HTTPConnection) -> str | None:
-        values: list[bytes] = [
-            value for name, value in connection.scope["headers"] if name == b"authorization"
-        ]
-        if not values and connection.scope["type"] == "websocket":
+    def _token_of(self, connection: HTTPConnection) -> bytes | None:
+        authorization = None
+        for name, value in connection.scope["headers"]:
+            if name == b"authorization":
+                if authorization is not None:
+                    raise InvalidRequestError(Reason.HEADER_REPEATED)
+                authorization = value
+        if authorization is not None:
+            return self._bearer_token(authorization)
+        if connection.scope["type"] == "websocket":
             return self._websocket_token(connection)
-        if not values:
-            if self.auto_error:
-                raise MissingCredentialsError("Bearer credentials are required")
-            return None
-        if len(values) > 1:
-            raise InvalidRequestError("Send one Authorization header")
-        return self._bearer_token(values[0])
+        return self._no_credentials()
 
-    def _bearer_token(self, authorization: bytes) -> str | None:
+    def _no_credentials(self) -> bytes | None:
+        """No bearer credentials: a 401, or ``None`` for routes open to anonymous callers."""
+        if self.auto_error:
+            raise MissingCredentialsError(Reason.CREDENTIALS_MISSING)
+        return None
+
+    def _bearer_token(self, authorization: bytes) -> bytes | None:
         """The token of the one ``Authorization`` header value, if its scheme is Bearer."""
+        if authorization.startswith(b"Bearer ") and is_b64token(authorization[7:]):
+            return authorization[7:]  # the common spelling, with nothing to trim
         scheme, _, credentials = authorization.strip(b" \t").partition(b" ")
         if scheme.lower() != b"bearer":
             # Another scheme (Basic, Digest...) is not bearer credentials at all.
-            if self.auto_error:
-                raise MissingCredentialsError("Bearer credentials are required")
-            return None
+            return self._no_credentials()
         # RFC 6750 §2.1: "Bearer" 1*SP b64token (the value's ends were trimmed above).
         return _b64token(credentials.lstrip(b" "))
 
-    def _websocket_token(self, connection: HTTPConnection) -> str | None:
+    def _websocket_token(self, connection: HTTPConnection) -> bytes | None:
         token: str | None = None
         if self.websocket_query_param is not None:
             token = connection.query_params.get(self.websocket_query_param)
@@ -280,10 +237,8 @@ class JWTAuth(SecurityBase):
                     token = offered[index + 1]
                     break
         if token is None:
-            if self.auto_error:
-                raise MissingCredentialsError("Bearer credentials are required")
-            return None
-        return _b64token(token.encode("utf-8"))
+            return self._no_credentials()
+        return _b64token(token.encode("utf-8", "surrogatepass"))
 
     # -- answers -----------------------------------------------------------------------
 
@@ -295,7 +250,7 @@ class JWTAuth(SecurityBase):
             parts.append(f'error_description="{error.description}"')
         if isinstance(error, InsufficientScopeError):
             # Scope names come from route code; only RFC 6749 scope tokens can be quoted safely.
-            scopes = (s for s in error.required_scopes if _SCOPE_TOKEN.fullmatch(s))
+            scopes = (s for s in error.required_scopes if is_scope_token(s))
             parts.append(f'scope="{" ".join(scopes)}"')
         return ", ".join(parts)
 
@@ -364,13 +319,11 @@ class JWTAuth(SecurityBase):
 
     async def warm_up(self) -> None:
         """Fetch every issuer's keys now rather than on the first request."""
-        for source in self.key_sources.values():
-            await source.warm_up()
+        await self.verifier.warm_up()
 
     async def aclose(self) -> None:
         """Stop background key refreshes of this event loop; clients you passed in stay open."""
-        for source in self.key_sources.values():
-            await source.aclose()
+        await self.verifier.aclose()
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -380,3 +333,6 @@ class JWTAuth(SecurityBase):
             yield
         finally:
             await self.aclose()
+
+
+_DEFAULTS = {f.name: f.default for f in option_fields()}

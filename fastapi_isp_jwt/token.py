@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.errors import InvalidTokenError
+from fastapi_isp_jwt.reasons import Reason
 
 __all__ = [
     "ACCESS_TOKEN_TYPES",
@@ -72,7 +73,7 @@ def _b64url_decode(segment: bytes) -> bytes:
     try:
         return base64url.decode_alphabet_checked(segment)
     except ValueError:
-        raise InvalidTokenError("The token is not valid base64url") from None
+        raise InvalidTokenError(Reason.MALFORMED_BASE64) from None
 
 
 def _json_object(raw: bytes, part: str) -> dict[str, Any]:
@@ -86,9 +87,9 @@ def _json_object(raw: bytes, part: str) -> dict[str, Any]:
             value = _decode_json(text)
     except (ValueError, RecursionError):
         # UnicodeDecodeError and JSONDecodeError are both ValueErrors.
-        raise InvalidTokenError(f"The token {part} is not a JSON object") from None
+        raise InvalidTokenError(Reason.MALFORMED_JSON, part) from None
     if not isinstance(value, dict):
-        raise InvalidTokenError(f"The token {part} is not a JSON object")
+        raise InvalidTokenError(Reason.MALFORMED_JSON, part)
     return value
 
 
@@ -115,19 +116,19 @@ def split_compact(raw: bytes, max_bytes: int) -> tuple[int, int]:
     are refused.
     """
     if len(raw) > max_bytes:
-        raise InvalidTokenError("The token is too large")
+        raise InvalidTokenError(Reason.TOO_LARGE)
     match = _COMPACT_JWS.fullmatch(raw)
     if match is None:
-        raise InvalidTokenError("The token is not a compact JWS")
+        raise InvalidTokenError(Reason.MALFORMED)
     return match.end(1), match.end(2)
 
 
 def split_token(token: str, max_bytes: int) -> tuple[bytes, int, int]:
     """`split_compact` for text: the token's bytes and where its dots are."""
     if len(token) > max_bytes:
-        raise InvalidTokenError("The token is too large")
+        raise InvalidTokenError(Reason.TOO_LARGE)
     if not token.isascii():
-        raise InvalidTokenError("The token is not a compact JWS")
+        raise InvalidTokenError(Reason.MALFORMED)
     raw = token.encode("ascii")
     return (raw, *split_compact(raw, max_bytes))
 
@@ -156,30 +157,30 @@ def check_header(
     """
     alg = header.get("alg")
     if type(alg) is not str or alg not in algorithms:
-        raise InvalidTokenError("The token algorithm is not allowed")
+        raise InvalidTokenError(Reason.ALGORITHM)
     if "crit" in header:
         # We understand no extension parameters, so any "crit" list is one we must refuse
         # (RFC 7515 §4.1.11); an empty or malformed one is invalid in itself.
-        raise InvalidTokenError("The token has critical header parameters")
+        raise InvalidTokenError(Reason.CRITICAL_HEADER)
     if "b64" in header:
-        raise InvalidTokenError("The token uses an unsupported payload encoding")
+        raise InvalidTokenError(Reason.PAYLOAD_ENCODING)
     for name in _KEY_CARRYING_HEADERS:
         if name in header:
-            raise InvalidTokenError("The token carries its own key reference")
+            raise InvalidTokenError(Reason.EMBEDDED_KEY)
     # A present member counts even when null: `"kid": null` is a malformed key id, not
     # an absent one, and must not fall back to "the only key of the set".
     if "kid" in header and type(header["kid"]) is not str:
-        raise InvalidTokenError("The token key id is not a string")
+        raise InvalidTokenError(Reason.KEY_ID_TYPE)
     typ = header.get("typ")
     if "typ" not in header:
         if require_access_token_type:
-            raise InvalidTokenError("The token is not an access token (typ)")
+            raise InvalidTokenError(Reason.NOT_ACCESS_TOKEN)
     elif type(typ) is not str:
-        raise InvalidTokenError("The token type is not a string")
+        raise InvalidTokenError(Reason.TYPE_MALFORMED)
     else:
         # Media types compare case-insensitively (RFC 7515 §4.1.9).
         folded = typ.lower()
         accepted = ACCESS_TOKEN_TYPES if require_access_token_type else _ACCEPTED_TYPES
         if folded not in accepted:
-            raise InvalidTokenError("The token is not an access token (typ)")
+            raise InvalidTokenError(Reason.NOT_ACCESS_TOKEN)
     return alg

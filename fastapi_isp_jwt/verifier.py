@@ -1,4 +1,4 @@
-"""Token string -> `Principal`, in the order of the flow, with no web framework.
+"""`Verifier`: token -> `Principal`, one call per token, with no web framework.
 
 Order (cheap and I/O-free first): size cap, shape and strict decoding, ``alg`` in the
 allow-list, header rules, ``iss`` trusted, key lookup (the only step that may fetch),
@@ -15,20 +15,22 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from cachetools import LRUCache
 
 from fastapi_isp_jwt.algorithms import ALGORITHMS, Algorithm, key_fits_algorithm
 from fastapi_isp_jwt.audience import AudiencePolicy
 from fastapi_isp_jwt.claims import ClaimRules, check_claims
-from fastapi_isp_jwt.config import AuthSettings
-from fastapi_isp_jwt.errors import InvalidTokenError
+from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
 from fastapi_isp_jwt.jwks import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.principal import Principal, build_principal
+from fastapi_isp_jwt.reasons import Reason
+from fastapi_isp_jwt.settings import Settings
 from fastapi_isp_jwt.token import (
     check_header,
     decode_header,
@@ -37,7 +39,7 @@ from fastapi_isp_jwt.token import (
     split_compact,
 )
 
-__all__ = ["CacheMiss", "TokenVerifier"]
+__all__ = ["Verifier"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,58 +52,89 @@ class _Verified:
 
 
 @dataclass(frozen=True, slots=True)
-class CacheMiss:
-    """`TokenVerifier.recall` found nothing valid for ``token``."""
+class _AwaitingKey:
+    """A token that passed every I/O-free check and needs a key the cache does not hold."""
 
-    token: bytes
-    digest: bytes | None  # None when the cache is off or the token is over the size cap
+    digest: bytes | None
+    signing_input: bytes
+    payload: dict[str, Any]
+    signature: bytes
+    algorithm: Algorithm
+    kid: str | None
+    key_source: JWKSCache
 
-
-# What a token still needs once every I/O-free check passed: its signing input, claims,
-# signature, algorithm, key id, and the key cache of its issuer.
-_Pending = tuple[bytes, dict[str, Any], bytes, Algorithm, "str | None", JWKSCache]
 
 _HEADER_MEMO_SIZE = 256
 _sha256 = hashlib.sha256
 
 
-def _ascii_of(token: object, max_bytes: int) -> bytes:
+def _bytes_of(token: object, max_bytes: int) -> bytes:
     """The token's bytes; refuses what cannot be a compact JWS at all."""
-    # A compact JWS is ASCII text; checking first keeps odd input (bytes, None, lone
-    # surrogates) from failing inside the hash instead of being refused, and the size
-    # cap keeps an oversized token from being hashed at all.
-    if type(token) is not str:
-        raise InvalidTokenError("The token is not a compact JWS")
+    # A compact JWS is ASCII text; checking first keeps odd input (None, lone surrogates)
+    # from failing inside the hash instead of being refused, and the size cap keeps an
+    # oversized token from being hashed at all.
+    kind = type(token)
+    if kind is not str and kind is not bytes:
+        raise InvalidTokenError(Reason.MALFORMED)
+    assert isinstance(token, (str, bytes))
     if len(token) > max_bytes:
-        raise InvalidTokenError("The token is too large")
+        raise InvalidTokenError(Reason.TOO_LARGE)
     if not token.isascii():
-        raise InvalidTokenError("The token is not a compact JWS")
-    return token.encode("ascii")
+        raise InvalidTokenError(Reason.MALFORMED)
+    return token.encode("ascii") if isinstance(token, str) else token
 
 
-class TokenVerifier:
-    """Verifies access tokens against one or more trusted issuers."""
+class Verifier:
+    """Verifies access tokens against the issuers, audiences and policies of ``settings``.
+
+    ``await verify(token)`` (or ``verify_sync`` outside an event loop) returns the
+    `Principal` or raises an `AuthError` whose ``reason`` says why. Keys are fetched on
+    the first lookup; ``warm_up`` fetches them now. ``http_client`` / ``sync_http_client``
+    are used for key downloads when given, and never closed here.
+    """
 
     def __init__(
         self,
-        settings: AuthSettings,
-        key_sources: dict[str, JWKSCache],
+        settings: Settings,
+        *,
         principal_class: type[Principal] = Principal,
+        http_client: httpx.AsyncClient | None = None,
+        sync_http_client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not (isinstance(principal_class, type) and issubclass(principal_class, Principal)):
+            raise ConfigurationError("principal_class must be Principal or a subclass of it")
+        self.settings = settings
+        self.key_sources: Mapping[str, JWKSCache] = {
+            issuer: JWKSCache(
+                url,
+                issuer=issuer,
+                discovery=settings.discovery,
+                ttl=settings.jwks_ttl,
+                cooldown=settings.jwks_cooldown,
+                max_stale=settings.jwks_max_stale,
+                timeout=settings.jwks_timeout,
+                http_client=http_client,
+                sync_http_client=sync_http_client,
+            )
+            for issuer, url in settings.jwks_urls.items()
+        }
         self._max_token_bytes = settings.max_token_bytes
-        self._algorithms = settings.algorithms
+        self._algorithms = frozenset(settings.algorithms)
         self._typ = settings.require_typ
         self._header_facts: dict[bytes, tuple[Algorithm, str | None]] = {}
-        self._key_sources = key_sources
         self._principal_class = principal_class
         self._clock = clock
         self._audiences = AudiencePolicy(settings.audiences, settings.organizations)
         self._rules = ClaimRules(
             leeway=settings.leeway,
             max_age=settings.max_age,
-            required_claims=settings.required_claims,
-            allowed_client_ids=settings.allowed_client_ids,
+            required_claims=frozenset(settings.required_claims),
+            allowed_client_ids=(
+                None
+                if settings.allowed_client_ids is None
+                else frozenset(settings.allowed_client_ids)
+            ),
         )
         self._verified: LRUCache[bytes, _Verified] | None = (
             LRUCache(maxsize=settings.token_cache_size) if settings.token_cache_size else None
@@ -115,51 +148,51 @@ class TokenVerifier:
         # verify_sync may run in worker threads while verify runs on the event loop.
         self._verified_lock = threading.Lock()
 
-    async def verify(self, token: str, *, miss: CacheMiss | None = None) -> Principal:
-        """Verify ``token`` and return its principal, fetching keys if needed.
+    # -- the two front doors: all they do differently is wait for a key ---------------
 
-        ``miss``: what `recall` answered for this token a moment ago, so the cache is
-        neither hashed for nor asked again (ignored unless it is about this very token).
-        """
-        raw = _ascii_of(token, self._max_token_bytes)
-        digest: bytes | None
-        if miss is not None and miss.token == raw:
-            digest = miss.digest
-        else:
-            digest = _sha256(raw).digest()
-            if self._verified is not None:
-                known = self._recall(digest)
-                if known is not None:
-                    return known
-        pending = self._prepare(raw)
-        key_source, kid = pending[5], pending[4]
-        # The key cache answers a trusted key without a coroutine; only a miss awaits.
-        key = key_source.cached_key(kid) or await key_source.get_key(kid)
-        return self._complete(digest, pending, key)
+    async def verify(self, token: str | bytes) -> Principal:
+        """Verify ``token`` and return its principal, fetching keys if needed."""
+        found = self._verify_without_io(token)
+        if isinstance(found, _AwaitingKey):
+            return self._complete(found, await found.key_source.get_key(found.kid))
+        return found
 
-    def verify_sync(self, token: str) -> Principal:
-        """Blocking twin of `verify`; shares its caches."""
-        raw = _ascii_of(token, self._max_token_bytes)
-        digest = _sha256(raw).digest()
+    def verify_sync(self, token: str | bytes) -> Principal:
+        """Blocking `verify`, for code outside an event loop (workers, CLIs); same caches."""
+        found = self._verify_without_io(token)
+        if isinstance(found, _AwaitingKey):
+            return self._complete(found, found.key_source.get_key_sync(found.kid))
+        return found
+
+    async def warm_up(self) -> None:
+        """Fetch every issuer's keys now rather than on the first request."""
+        for source in self.key_sources.values():
+            await source.warm_up()
+
+    async def aclose(self) -> None:
+        """Stop background key refreshes of this event loop; clients passed in stay open."""
+        for source in self.key_sources.values():
+            await source.aclose()
+
+    def close(self) -> None:
+        """Blocking `aclose`: no connection is kept between downloads."""
+        for source in self.key_sources.values():
+            source.close()
+
+    # -- the core ----------------------------------------------------------------------
+
+    def _verify_without_io(self, token: object) -> Principal | _AwaitingKey:
+        raw = _bytes_of(token, self._max_token_bytes)
+        digest: bytes | None = None
         if self._verified is not None:
+            digest = _sha256(raw).digest()
             known = self._recall(digest)
             if known is not None:
                 return known
-        pending = self._prepare(raw)
-        key = pending[5].get_key_sync(pending[4])
-        return self._complete(digest, pending, key)
-
-    def recall(self, token: bytes) -> Principal | CacheMiss:
-        """The principal of ``token`` if the verified-token cache holds it and it is still valid.
-
-        Never fetches, never raises: a `CacheMiss` only means the token must go through
-        `verify` (hand it the miss, and the digest is not computed twice).
-        """
-        if self._verified is None or len(token) > self._max_token_bytes:
-            return CacheMiss(token, None)
-        digest = _sha256(token).digest()
-        known = self._recall(digest)
-        return CacheMiss(token, digest) if known is None else known
+        pending = self._prepare(raw, digest)
+        # The key cache answers a trusted key without waiting; only a miss needs I/O.
+        key = pending.key_source.cached_key(pending.kid)
+        return pending if key is None else self._complete(pending, key)
 
     def _recall(self, digest: bytes) -> Principal | None:
         verified = self._verified
@@ -177,7 +210,7 @@ class TokenVerifier:
             verified.pop(digest, None)
         return None
 
-    def _prepare(self, raw: bytes) -> _Pending:
+    def _prepare(self, raw: bytes, digest: bytes | None) -> _AwaitingKey:
         header_end, payload_end = split_compact(raw, self._max_token_bytes)
         header_segment = raw[:header_end]
         # The header rules depend only on the header segment and our settings: apply
@@ -192,25 +225,29 @@ class TokenVerifier:
             self._header_facts[header_segment] = facts
         payload = decode_payload(raw[header_end + 1 : payload_end])
         issuer = payload.get("iss")
-        key_source = self._key_sources.get(issuer) if type(issuer) is str else None
+        key_source = self.key_sources.get(issuer) if type(issuer) is str else None
         if key_source is None:
-            raise InvalidTokenError("The token issuer is not trusted")
+            raise InvalidTokenError(Reason.ISSUER)
         signature = decode_signature(raw[payload_end + 1 :])
-        return raw[:payload_end], payload, signature, facts[0], facts[1], key_source
+        return _AwaitingKey(
+            digest, raw[:payload_end], payload, signature, facts[0], facts[1], key_source
+        )
 
-    def _complete(self, digest: bytes | None, pending: _Pending, key: VerificationKey) -> Principal:
-        signing_input, payload, signature, algorithm, kid, key_source = pending
+    def _complete(self, pending: _AwaitingKey, key: VerificationKey) -> Principal:
+        algorithm = pending.algorithm
         if not key_fits_algorithm(algorithm, key.kty, key.crv, key.alg):
-            raise InvalidTokenError("The token algorithm does not fit its key")
-        if not algorithm.verify(key.public_key, signing_input, signature):
-            raise InvalidTokenError("The token signature is invalid")
+            raise InvalidTokenError(Reason.KEY_MISMATCH)
+        if not algorithm.verify(key.public_key, pending.signing_input, pending.signature):
+            raise InvalidTokenError(Reason.SIGNATURE)
+        payload = pending.payload
         valid_until = check_claims(payload, self._rules, self._clock())
         audience = self._audiences.match(payload.get("aud"))
         principal = build_principal(
             self._principal_class, payload, audience.audiences, audience.organization
         )
+        digest = pending.digest
         if self._verified is not None and digest is not None and self._seen_before(digest):
-            entry = _Verified(principal, valid_until, key_source, kid, key)
+            entry = _Verified(principal, valid_until, pending.key_source, pending.kid, key)
             with self._verified_lock:
                 self._verified[digest] = entry
         return principal

@@ -108,7 +108,7 @@ def app_url(dev_issuer: RunningDevIssuer) -> Iterator[str]:
     env |= {
         "ISP_JWT_ISSUER": dev_issuer.issuer,
         "ISP_JWT_AUDIENCE": DEFAULT_AUDIENCE,
-        "ISP_JWT_SWAGGER_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "SWAGGER_CLIENT_ID": DEFAULT_CLIENT_ID,
     }
     # The socket is bound here and handed over, so the port is known and cannot be taken.
     with socket.socket() as listener:

@@ -50,7 +50,8 @@ from fastapi_isp_jwt import (
     Principal,
     errors,
 )
-from fastapi_isp_jwt.config import ENV_PREFIX, options_from_env
+from fastapi_isp_jwt.reasons import Reason
+from fastapi_isp_jwt.settings import ENV_PREFIX, options_from_env
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer, make_principal
 from tests.support.issuer_server import IssuerServer
 
@@ -717,14 +718,14 @@ def test_options_documented_without_a_variable_are_not_read_from_the_environment
         option = code_spans(row[0])[0]
         if not code_spans(row[2]):
             assert row[2] == "—"
-            assert options_from_env({ENV_PREFIX + option.upper(): "1"}) == {}, option
+            with pytest.raises(ConfigurationError, match="is not a setting"):
+                options_from_env({ENV_PREFIX + option.upper(): "1"})
 
 
 def test_the_configuration_example_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ISP_JWT_DOMAIN", "istreamplanet.auth0.com")
     monkeypatch.setenv("ISP_JWT_AUDIENCE", f"{ACME},{GLOBEX}")
     monkeypatch.setenv("ISP_JWT_LEEWAY", "10")
-    monkeypatch.setenv("ISP_JWT_REALM", "ignored: realm has no variable")
     auth = runpy.run_path(str(EXAMPLES / "docs_configuration.py"))["require_token"]
     assert auth.settings.issuers == ("https://istreamplanet.auth0.com/",)
     assert auth.settings.audiences == (ACME, GLOBEX)
@@ -764,33 +765,56 @@ class Refusal:
 
 @cache
 def refusals_in_code() -> tuple[Refusal, ...]:
-    """Every description an ``AuthError`` subclass is raised with, as a regex."""
-    found: list[Refusal] = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and node.args):
-                continue
-            name = getattr(node.func, "id", getattr(node.func, "attr", None))
-            if name not in _AUTH_ERRORS:
-                continue
-            where = f"{path.relative_to(ROOT)}:{node.lineno}"
-            message = node.args[0]
-            if isinstance(message, ast.Constant) and isinstance(message.value, str):
-                pattern = re.escape(message.value)
-            elif isinstance(message, ast.JoinedStr):
-                pattern = "".join(
-                    re.escape(str(part.value)) if isinstance(part, ast.Constant) else r"\S+"
-                    for part in message.values
-                )
-            else:
-                raise AssertionError(f"{where}: a refusal whose description is not literal text")
-            found.append(Refusal(pattern, name, where))
-    return tuple(dict.fromkeys(found))
+    """Every refusal the library can give: each reason's description, as a regex."""
+    return tuple(
+        Refusal(
+            re.escape(reason.template).replace(re.escape("{}"), r"\S+"),
+            next(
+                name
+                for name in sorted(_AUTH_ERRORS)
+                if getattr(errors, name).outcome is reason.outcome
+            ),
+            reason.value,
+        )
+        for reason in Reason
+    )
 
 
 def documented_refusals() -> list[tuple[str, int]]:
     rows = table_rows(section(REFUSALS_PAGE, "What each refusal means"))
-    return [(message, int(row[1])) for row in rows for message in code_spans(row[0])]
+    return [(message, int(row[2])) for row in rows for message in code_spans(row[1])]
+
+
+def test_the_refusal_table_names_the_reason_code_of_each_description() -> None:
+    for row in table_rows(section(REFUSALS_PAGE, "What each refusal means")):
+        codes = {
+            refusal.where
+            for message in code_spans(row[1])
+            for refusal in refusals_in_code()
+            if re.fullmatch(refusal.pattern, message)
+        }
+        assert set(code_spans(row[0])) == codes, row[1]
+
+
+def test_every_reason_code_is_documented() -> None:
+    rows = table_rows(section(REFUSALS_PAGE, "What each refusal means"))
+    documented = {code for row in rows for code in code_spans(row[0])}
+    assert documented == {reason.value for reason in Reason}
+
+
+TEXT = (ast.Constant, ast.JoinedStr)
+
+
+def test_no_refusal_is_raised_with_free_text() -> None:
+    free_text = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = getattr(getattr(node, "func", None), "id", None)
+            if not (isinstance(node, ast.Call) and node.args and name in _AUTH_ERRORS):
+                continue
+            if isinstance(node.args[0], TEXT):
+                free_text.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert free_text == []
 
 
 def test_the_refusal_table_explains_every_description_the_library_gives() -> None:
@@ -918,15 +942,22 @@ def test_the_core_never_imports_fastapi_or_starlette() -> None:
         assert web == set(), module
 
 
-def test_within_the_core_only_the_key_cache_imports_an_http_client() -> None:
-    clients = {
+def test_within_the_core_only_the_io_drivers_send_requests() -> None:
+    senders = {
         module
         for module in CORE
-        if any(
-            n.split(".")[0] in ("httpx", "urllib", "http", "requests") for n in imports_of(module)
-        )
+        if re.search(r"\.(send|stream)\(", (PACKAGE / f"{module}.py").read_text())
+        and any(n.split(".")[0] == "httpx" for n in imports_of(module))
     }
-    assert clients == {"jwks"}
+    assert senders == {"io"}
+
+
+def test_the_core_imports_no_second_http_client() -> None:
+    for module in CORE:
+        others = {
+            n for n in imports_of(module) if n.split(".")[0] in ("urllib", "http", "requests")
+        }
+        assert others == set(), module
 
 
 def test_the_core_never_imports_the_adapter_or_the_tools() -> None:

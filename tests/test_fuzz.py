@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from fastapi_isp_jwt import InvalidTokenError, JWTAuth, Principal
 from fastapi_isp_jwt.testing import SigningKey
-from fastapi_isp_jwt.verifier import TokenVerifier
+from fastapi_isp_jwt.verifier import Verifier
 from tests.security.hostile import ACME, b64url, segment, signature_of
 from tests.security.mutations import (
     NOISE,
@@ -82,7 +82,7 @@ class Target:
         auth = JWTAuth(
             issuer=TENANT, jwks_url=server.jwks_url, audience=ACME, algorithms=ALGORITHMS
         )
-        self.verifier = TokenVerifier(auth.settings, auth.key_sources, clock=lambda: NOW)
+        self.verifier = Verifier(auth.settings, clock=lambda: NOW)
         self.signed: set[str] = set()
 
     def sign(self, header: Any, payload: Any, signature: str | None = None) -> str:

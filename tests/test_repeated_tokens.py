@@ -1,15 +1,14 @@
 """A token verified before: answered from the verified-token cache, exactly as the full path would.
 
-Routes look a repeated ``Bearer <token>`` up before parsing anything. These tests pin that the
-shortcut never changes an answer: every request is sent once to a fresh `JWTAuth` (the full
+The verifier looks a token up by its SHA-256 digest before parsing anything. These tests pin
+that the shortcut never changes an answer: every request is sent once to a fresh `JWTAuth` (the full
 path) and once to one that holds the token already, and both answers must be the same.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 from fastapi import Depends, FastAPI, Security, WebSocket
@@ -18,7 +17,6 @@ from starlette.websockets import WebSocketDisconnect
 
 from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
-from fastapi_isp_jwt.verifier import CacheMiss
 from tests.support.issuer_server import IssuerServer
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
@@ -50,16 +48,25 @@ def make_app(auth: JWTAuth) -> FastAPI:
     return app
 
 
-def sha256(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
 def remembering(auth: JWTAuth, token: str) -> JWTAuth:
     """``auth`` once ``token`` is in its verified-token cache (admitted on second sight)."""
     auth.verify_sync(token)
-    auth.verify_sync(token)
-    assert not isinstance(auth.verifier.recall(token.encode()), CacheMiss)
+    remembered = auth.verify_sync(token)
+    assert auth.verify_sync(token) is remembered
     return auth
+
+
+def counting_full_checks(auth: JWTAuth, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The tokens ``auth`` parses from here on: the full path, as opposed to a cache hit."""
+    parsed: list[bytes] = []
+    full_path = auth.verifier._prepare
+
+    def prepare(raw: bytes, digest: bytes | None) -> Any:
+        parsed.append(raw)
+        return full_path(raw, digest)
+
+    monkeypatch.setattr(auth.verifier, "_prepare", prepare)
+    return parsed
 
 
 def answer(auth: JWTAuth, method: str, headers: Headers) -> tuple[int, dict[str, str], bytes]:
@@ -90,13 +97,11 @@ def warm_auth(server: IssuerServer, token: str) -> JWTAuth:
 def test_a_repeated_token_is_answered_without_verifying_it_again(
     warm_auth: JWTAuth, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def refuse_to_verify(_token: str) -> Principal:
-        raise AssertionError("the full path ran for a remembered token")
-
-    monkeypatch.setattr(warm_auth.verifier, "verify", refuse_to_verify)
+    parsed = counting_full_checks(warm_auth, monkeypatch)
     status, _, body = answer(warm_auth, "GET", [("Authorization", f"Bearer {token}")])
     assert status == 200
     assert body == b'{"subject":"auth0|repeat","scopes":["streams:read"]}'
+    assert parsed == []
 
 
 @pytest.mark.parametrize(
@@ -188,51 +193,40 @@ def test_a_remembered_token_with_the_scope_opens_a_websocket(
         assert ws.receive_json() == {"subject": "auth0|writer"}
 
 
-def test_recall_misses_a_token_verified_once_and_hands_over_its_digest(
-    new_auth: JWTAuth, token: str
-) -> None:
-    new_auth.verify_sync(token)
-    assert new_auth.verifier.recall(token.encode()) == CacheMiss(token.encode(), sha256(token))
-
-
-def test_recall_misses_everything_when_the_cache_is_off(server: IssuerServer, token: str) -> None:
-    auth = JWTAuth(issuer=server.url, audience=ACME, token_cache_size=0)
-    for _ in range(3):
-        auth.verify_sync(token)
-    assert auth.verifier.recall(token.encode()) == CacheMiss(token.encode(), None)
-
-
-def test_recall_misses_a_value_over_the_size_cap_without_hashing_it(
-    warm_auth: JWTAuth, token: str
-) -> None:
-    oversized = token.encode() + b"A" * warm_auth.settings.max_token_bytes
-    assert warm_auth.verifier.recall(oversized) == CacheMiss(oversized, None)
-
-
-def test_recall_gives_the_principal_the_cache_holds(warm_auth: JWTAuth, token: str) -> None:
-    assert warm_auth.verifier.recall(token.encode()) is warm_auth.verify_sync(token)
-
-
-def test_a_miss_handed_to_verify_spares_a_second_lookup(
+def test_a_token_verified_once_is_not_remembered_yet(
     new_auth: JWTAuth, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    miss = new_auth.verifier.recall(token.encode())
-    assert isinstance(miss, CacheMiss)
-    asked: list[bytes] = []
-    monkeypatch.setattr(new_auth.verifier, "_recall", asked.append)
-    principal = asyncio.run(new_auth.verifier.verify(token, miss=miss))
-    assert principal.subject == "auth0|repeat"
-    assert asked == []
+    new_auth.verify_sync(token)
+    parsed = counting_full_checks(new_auth, monkeypatch)
+    new_auth.verify_sync(token)
+    assert parsed == [token.encode()]
 
 
-def test_a_miss_about_another_token_is_ignored(
-    warm_auth: JWTAuth, token: str, issuer: TestIssuer
+def test_nothing_is_remembered_when_the_cache_is_off(
+    server: IssuerServer, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A miss names the token it was computed for: handed over with any other token, it
-    # cannot make that token's digest, or its cache entry, stand for the other.
-    other = issuer.mint("auth0|other")
-    miss = warm_auth.verifier.recall(other.encode())
-    assert isinstance(miss, CacheMiss)
-    remembered = warm_auth.verify_sync(token)
-    assert asyncio.run(warm_auth.verifier.verify(token, miss=miss)) is remembered
-    assert asyncio.run(warm_auth.verifier.verify(other, miss=miss)).subject == "auth0|other"
+    auth = JWTAuth(issuer=server.url, audience=ACME, token_cache_size=0)
+    parsed = counting_full_checks(auth, monkeypatch)
+    for _ in range(3):
+        auth.verify_sync(token)
+    assert parsed == [token.encode()] * 3
+
+
+def test_a_request_reaches_the_verifier_once(
+    warm_auth: JWTAuth, new_auth: JWTAuth, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for auth in (warm_auth, new_auth):
+        calls: list[object] = []
+        monkeypatch.setattr(auth.verifier, "verify", counting(auth.verifier.verify, calls))
+        status, _, _ = answer(auth, "GET", [("Authorization", f"Bearer {token}")])
+        assert (status, calls) == (200, [token.encode()])
+
+
+def counting(
+    verify: Callable[[str | bytes], Awaitable[Principal]], calls: list[object]
+) -> Callable[[str | bytes], Awaitable[Principal]]:
+    async def counted(value: str | bytes) -> Principal:
+        calls.append(value)
+        return await verify(value)
+
+    return counted

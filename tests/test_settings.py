@@ -1,18 +1,20 @@
-"""Configuration fails at construction, with a message naming what is wrong."""
+"""Settings: one options model, validated in one place, with errors naming the option set."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
 
-from fastapi_isp_jwt.config import AuthSettings, options_from_env
+from fastapi_isp_jwt import JWTAuth, Settings
 from fastapi_isp_jwt.errors import ConfigurationError
+from fastapi_isp_jwt.settings import option_fields, options_from_env
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
 
 
-def settings(**options: Any) -> AuthSettings:
+def settings(**options: Any) -> Settings:
     base: dict[str, Any] = {
         "domain": "istreamplanet.auth0.com",
         "issuer": None,
@@ -34,7 +36,7 @@ def settings(**options: Any) -> AuthSettings:
         "token_cache_size": 10_000,
     }
     base.update(options)
-    return AuthSettings.create(**base)
+    return Settings(**base)
 
 
 def test_a_domain_becomes_the_https_issuer_with_a_trailing_slash() -> None:
@@ -138,3 +140,83 @@ def test_options_of_the_wrong_type_fail_with_a_configuration_error(
 ) -> None:
     with pytest.raises(ConfigurationError, match=option):
         settings(**options)
+
+
+def test_every_verifier_option_of_jwtauth_is_a_settings_field_with_the_same_default() -> None:
+    parameters = inspect.signature(JWTAuth.__init__).parameters
+    for option in option_fields():
+        assert parameters[option.name].default == option.default, option.name
+
+
+def test_jwtauth_accepts_prebuilt_settings() -> None:
+    shared = settings(leeway=5)
+    auth = JWTAuth(settings=shared, realm="streams")
+    assert auth.settings is shared
+    assert auth.verifier.settings is shared
+
+
+def test_settings_and_verifier_keywords_together_name_the_keywords() -> None:
+    with pytest.raises(ConfigurationError, match="not both: leeway"):
+        JWTAuth(settings=settings(), leeway=5)
+
+
+def test_replace_validates_the_copy_again() -> None:
+    assert settings().replace(leeway=5).leeway == 5.0
+    with pytest.raises(ConfigurationError, match="leeway"):
+        settings().replace(leeway=-5)
+
+
+def test_settings_are_frozen() -> None:
+    built = settings()
+    with pytest.raises(AttributeError):
+        built.leeway = 1.0  # type: ignore[misc]
+
+
+def test_an_http_issuer_off_this_machine_names_the_issuer_not_jwks_url() -> None:
+    with pytest.raises(ConfigurationError, match=r"^issuer 'http://example.com/' must use https"):
+        settings(domain=None, issuer="http://example.com/")
+
+
+def test_an_http_issuer_off_this_machine_is_fine_with_an_https_jwks_url() -> None:
+    built = settings(domain=None, issuer="http://example.com/", jwks_url="https://keys.example/")
+    assert built.jwks_urls == {"http://example.com/": "https://keys.example/"}
+
+
+def test_an_http_jwks_url_off_this_machine_names_jwks_url() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"^jwks_url 'http://keys.example/' must use https"
+    ):
+        settings(jwks_url="http://keys.example/")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "[::1]"])
+def test_plain_http_is_accepted_on_every_loopback_host(host: str) -> None:
+    issuer = f"http://{host}:8765/"
+    assert settings(domain=None, issuer=issuer).issuers == (issuer,)
+
+
+def test_a_domain_with_a_trailing_slash_is_the_same_domain() -> None:
+    assert settings(domain="istreamplanet.auth0.com/").issuers == (
+        "https://istreamplanet.auth0.com/",
+    )
+
+
+def test_an_audience_that_is_not_a_uri_suggests_the_platform_audience() -> None:
+    with pytest.raises(ConfigurationError, match=r"https://platform.dtc.istreamplanet.net/acme"):
+        settings(audience="acme")
+
+
+def test_a_platform_audience_with_a_trailing_slash_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="no trailing slash"):
+        settings(audience=ACME + "/")
+
+
+def test_an_unknown_environment_variable_is_refused_with_the_nearest_name() -> None:
+    with pytest.raises(ConfigurationError, match=r"ISP_JWT_LEEWEY .*did you mean ISP_JWT_LEEWAY"):
+        options_from_env({"ISP_JWT_LEEWEY": "10"})
+
+
+def test_a_bad_environment_value_names_the_expected_form_but_not_the_value() -> None:
+    with pytest.raises(ConfigurationError, match="ISP_JWT_LEEWAY must be a number") as caught:
+        options_from_env({"ISP_JWT_LEEWAY": "abc"})
+    assert "abc" not in str(caught.value)

@@ -1,0 +1,108 @@
+"""Why a request was refused, as data: one stable code per reason, one table derived from it.
+
+Each `Reason` has a machine-readable code (its value, stable across releases: logs,
+metrics and callers match on it), the RFC 6750 outcome it leads to, and the fixed text
+of its ``error_description``. A few descriptions name a part of the token (``exp``,
+``header``...): that word comes from the library, never from the token.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Outcome", "Reason"]
+
+
+class Outcome(enum.Enum):
+    """What the answer to a refusal looks like (status and RFC 6750 error code)."""
+
+    MISSING_CREDENTIALS = (401, None)
+    INVALID_REQUEST = (400, "invalid_request")
+    INVALID_TOKEN = (401, "invalid_token")
+    INSUFFICIENT_SCOPE = (403, "insufficient_scope")
+    ISSUER_UNAVAILABLE = (503, None)
+
+    @property
+    def status_code(self) -> int:
+        status: int = self.value[0]
+        return status
+
+    @property
+    def error(self) -> str | None:
+        error: str | None = self.value[1]
+        return error
+
+
+_M, _R, _T, _S, _U = (
+    Outcome.MISSING_CREDENTIALS,
+    Outcome.INVALID_REQUEST,
+    Outcome.INVALID_TOKEN,
+    Outcome.INSUFFICIENT_SCOPE,
+    Outcome.ISSUER_UNAVAILABLE,
+)
+
+
+class Reason(str, enum.Enum):
+    """A stable refusal code; ``outcome`` and ``template`` are derived from it in one table."""
+
+    outcome: Outcome
+    template: str
+
+    def __new__(cls, code: str, outcome: Outcome, template: str) -> Reason:
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.outcome = outcome
+        member.template = template
+        return member
+
+    # The request
+    CREDENTIALS_MISSING = ("credentials_missing", _M, "Bearer credentials are required")
+    HEADER_REPEATED = ("header_repeated", _R, "Send one Authorization header")
+    CREDENTIALS_MALFORMED = ("credentials_malformed", _R, "The bearer token is malformed")
+    # The token's shape and header
+    TOO_LARGE = ("too_large", _T, "The token is too large")
+    MALFORMED = ("malformed", _T, "The token is not a compact JWS")
+    MALFORMED_BASE64 = ("malformed_base64", _T, "The token is not valid base64url")
+    MALFORMED_JSON = ("malformed_json", _T, "The token {} is not a JSON object")
+    ALGORITHM = ("algorithm", _T, "The token algorithm is not allowed")
+    CRITICAL_HEADER = ("critical_header", _T, "The token has critical header parameters")
+    PAYLOAD_ENCODING = ("payload_encoding", _T, "The token uses an unsupported payload encoding")
+    EMBEDDED_KEY = ("embedded_key", _T, "The token carries its own key reference")
+    KEY_ID_TYPE = ("key_id_type", _T, "The token key id is not a string")
+    TYPE_MALFORMED = ("type_malformed", _T, "The token type is not a string")
+    NOT_ACCESS_TOKEN = ("not_access_token", _T, "The token is not an access token (typ)")
+    # Whose token, which key, the signature
+    ISSUER = ("issuer", _T, "The token issuer is not trusted")
+    UNKNOWN_KEY = ("unknown_key", _T, "The token was signed by an unknown key")
+    KEY_ID_MISSING = ("key_id_missing", _T, "The token does not say which key signed it")
+    KEY_MISMATCH = ("key_mismatch", _T, "The token algorithm does not fit its key")
+    SIGNATURE = ("signature", _T, "The token signature is invalid")
+    # Times
+    NO_EXPIRY = ("no_expiry", _T, "The token has no expiry")
+    EXPIRED = ("expired", _T, "The token has expired")
+    NOT_YET_VALID = ("not_yet_valid", _T, "The token is not valid yet")
+    ISSUED_IN_FUTURE = ("issued_in_future", _T, "The token was issued in the future")
+    NO_ISSUE_TIME = ("no_issue_time", _T, "The token has no issue time")
+    TOO_OLD = ("too_old", _T, "The token is too old")
+    # Claims and policies
+    CLAIM_NOT_NUMBER = ("claim_not_number", _T, "The token {} claim is not a number")
+    CLAIM_OUT_OF_RANGE = ("claim_out_of_range", _T, "The token {} claim is out of range")
+    CLAIM_MALFORMED = ("claim_malformed", _T, "The token {} claim is malformed")
+    NO_SUBJECT = ("no_subject", _T, "The token has no subject")
+    REQUIRED_CLAIM = ("required_claim", _T, "The token lacks a required claim")
+    CLIENT = ("client", _T, "The token was issued to a client that is not allowed")
+    AUDIENCE = ("audience", _T, "The token is not intended for this audience")
+    AUDIENCE_MALFORMED = ("audience_malformed", _T, "The token audience is missing or malformed")
+    ORGANIZATIONS = ("organizations", _T, "The token names more than one organization")
+    PRINCIPAL = ("principal", _T, "The token claims do not fit the expected principal")
+    # After the token
+    SCOPE = ("scope", _S, "The token lacks a required scope")
+    ISSUER_UNAVAILABLE = (
+        "issuer_unavailable",
+        _U,
+        "The token issuer's keys cannot be fetched right now",
+    )
+
+    def describe(self, detail: str = "") -> str:
+        """The ``error_description`` text: the template, with ``detail`` in its one slot."""
+        return self.template.format(detail) if "{}" in self.template else self.template
