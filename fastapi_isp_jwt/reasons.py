@@ -64,6 +64,7 @@ class Reason(str, enum.Enum):
     MALFORMED = ("malformed", _T, "The token is not a compact JWS")
     MALFORMED_BASE64 = ("malformed_base64", _T, "The token is not valid base64url")
     MALFORMED_JSON = ("malformed_json", _T, "The token {} is not a JSON object")
+    MALFORMED_TEXT = ("malformed_text", _T, "The token {} holds text that is not valid Unicode")
     ALGORITHM = ("algorithm", _T, "The token algorithm is not allowed")
     CRITICAL_HEADER = ("critical_header", _T, "The token has critical header parameters")
     PAYLOAD_ENCODING = ("payload_encoding", _T, "The token uses an unsupported payload encoding")

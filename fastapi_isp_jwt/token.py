@@ -76,6 +76,26 @@ def _b64url_decode(segment: bytes) -> bytes:
         raise InvalidTokenError(Reason.MALFORMED_BASE64) from None
 
 
+# RFC 7493 §2.1 (I-JSON): no surrogates (lone ones come only from \\u escapes, as UTF-8
+# cannot encode them) and no noncharacters. A claim holding one is text the application
+# cannot encode when it answers: refused here rather than as a 500 in a route.
+_NOT_TEXT = re.compile(
+    "[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+    + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17))
+    + "]"
+)
+
+
+def _holds_non_text(value: object) -> bool:
+    if isinstance(value, str):
+        return _NOT_TEXT.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_non_text(k) or _holds_non_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_non_text(item) for item in value)
+    return False
+
+
 def _json_object(raw: bytes, part: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
@@ -90,6 +110,9 @@ def _json_object(raw: bytes, part: str) -> dict[str, Any]:
         raise InvalidTokenError(Reason.MALFORMED_JSON, part) from None
     if not isinstance(value, dict):
         raise InvalidTokenError(Reason.MALFORMED_JSON, part)
+    # Plain ASCII without escapes, nearly every token, cannot hold what I-JSON forbids.
+    if not (text.isascii() and "\\u" not in text) and _holds_non_text(value):
+        raise InvalidTokenError(Reason.MALFORMED_TEXT, part)
     return value
 
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
+from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
-from tests.security.hostile import assert_refused, bearer, sign
+from tests.security.hostile import ACME, assert_refused, bearer, sign
 from tests.support.issuer_server import IssuerServer
 
 HOUR = 3600
@@ -267,3 +269,39 @@ def test_a_subject_that_is_not_a_string_is_refused(
 def test_a_token_without_a_subject_is_refused(send: Send, claims: dict[str, Any]) -> None:
     description = assert_refused(send(_without(claims, "sub")))
     assert description == "The token has no subject"
+
+
+# -- text the application could not encode (RFC 7493 §2.1, I-JSON) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["svc\ud800", "\udfff", "a\ud83d", "x\ufffe", "\uffff", "\ufdd0", "\U0001ffff"],
+    ids=["lone-high", "lone-low", "half-pair", "fffe", "ffff", "fdd0", "plane-1-ffff"],
+)
+@pytest.mark.parametrize("claim", ["sub", "azp", "scope", "org_name"])
+def test_a_signed_claim_holding_text_that_is_not_unicode_is_refused(
+    server: IssuerServer,
+    issuer: TestIssuer,
+    header: dict[str, Any],
+    claims: dict[str, Any],
+    claim: str,
+    text: str,
+) -> None:
+    app = FastAPI()
+    auth = JWTAuth(issuer=server.url, audience=ACME)
+
+    @app.get("/claims")
+    async def every_string_claim(principal: Principal = Depends(auth)) -> dict[str, Any]:
+        return {k: v for k, v in principal.claims.items() if isinstance(v, str)}
+
+    token = sign(header, {**claims, claim: text}, issuer.signing_key.private_key)
+    response = TestClient(app, raise_server_exceptions=False).get("/claims", headers=bearer(token))
+    assert response.status_code == 401
+    assert "is not valid Unicode" in response.headers["www-authenticate"]
+
+
+def test_a_signed_claim_with_an_escaped_surrogate_pair_is_one_character_and_accepted(
+    claims: dict[str, Any], send: Send
+) -> None:
+    assert send({**claims, "sub": "auth0|\ud83d\ude00"}).status_code == 200
