@@ -38,6 +38,7 @@ from fastapi_isp_jwt.dev_issuer import (
     running,
     s256_challenge,
 )
+from fastapi_isp_jwt.dev_issuer.config import one_client_and_user
 from fastapi_isp_jwt.dev_issuer.server import banner
 from fastapi_isp_jwt.grammar import is_loopback_host
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer
@@ -1123,6 +1124,21 @@ def test_a_user_whose_subject_is_not_unicode_text_is_refused() -> None:
     # Tokens carry the subject, and minting refuses a lone surrogate: refused here instead.
     with pytest.raises(ConfigurationError, match="subject"):
         DevUser("ann", "password", subject="auth0|\ud800")
+
+
+def test_one_client_and_user_with_nothing_given_is_the_pinned_default() -> None:
+    assert one_client_and_user() == DevIssuerConfig()
+
+
+def test_one_client_and_user_reads_scopes_as_space_delimited_text() -> None:
+    config = one_client_and_user(client_scopes="a:read  a:write", user_scopes="")
+
+    assert (config.clients[0].scopes, config.users[0].scopes) == (("a:read", "a:write"), ())
+
+
+def test_one_client_and_user_refuses_an_empty_detail_rather_than_use_the_default() -> None:
+    with pytest.raises(ConfigurationError, match="client_secret"):
+        one_client_and_user(client_secret="")
 
 
 def test_two_clients_with_one_client_id_are_refused() -> None:
