@@ -30,13 +30,9 @@ from fastapi_isp_jwt import (
 from fastapi_isp_jwt.dev_issuer import (
     DEFAULT_AUDIENCE,
     DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SCOPES,
-    DEFAULT_CLIENT_SECRET,
     DEFAULT_PASSWORD,
     DEFAULT_PORT,
-    DEFAULT_USER_SCOPES,
     DEFAULT_USERNAME,
-    DevClient,
     DevIssuerConfig,
     DevUser,
     default_key_file,
@@ -44,7 +40,8 @@ from fastapi_isp_jwt.dev_issuer import (
     load_or_create_key,
     serve,
 )
-from fastapi_isp_jwt.testing import TestIssuer
+from fastapi_isp_jwt.dev_issuer.config import one_client_and_user
+from fastapi_isp_jwt.minting import NotUnicodeError, sign_token, tenant_claims
 
 __all__ = ["main"]
 
@@ -56,51 +53,29 @@ EXIT_USAGE = 2
 # -- dev-issuer ----------------------------------------------------------------------------
 
 
-def _given(flag: str | None, default: str) -> str:
-    return flag if flag is not None else default
+_ACCOUNT_FLAGS = (
+    "client_id",
+    "client_secret",
+    "client_scopes",
+    "username",
+    "password",
+    "user_scopes",
+)
 
 
 def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
-    account_flags = [
-        name
-        for name in (
-            "client_id",
-            "client_secret",
-            "client_scopes",
-            "username",
-            "password",
-            "user_scopes",
-        )
-        if getattr(args, name) is not None
-    ]
+    accounts = {
+        name: getattr(args, name) for name in _ACCOUNT_FLAGS if getattr(args, name) is not None
+    }
     if args.config is not None:
-        if account_flags:
+        if accounts:
             raise ConfigurationError(
                 "with --config, define clients and users in the file, not with flags"
             )
         config = load_config(args.config)
     else:
         # An empty flag is passed on, and refused, rather than mistaken for no flag.
-        config = DevIssuerConfig(
-            clients=(
-                DevClient(
-                    _given(args.client_id, DEFAULT_CLIENT_ID),
-                    _given(args.client_secret, DEFAULT_CLIENT_SECRET),
-                    tuple(args.client_scopes.split())
-                    if args.client_scopes is not None
-                    else DEFAULT_CLIENT_SCOPES,
-                ),
-            ),
-            users=(
-                DevUser(
-                    _given(args.username, DEFAULT_USERNAME),
-                    _given(args.password, DEFAULT_PASSWORD),
-                    tuple(args.user_scopes.split())
-                    if args.user_scopes is not None
-                    else DEFAULT_USER_SCOPES,
-                ),
-            ),
-        )
+        config = one_client_and_user(**accounts)
     changes: dict[str, Any] = {}
     if args.port is not None:
         changes["port"] = args.port
@@ -138,29 +113,22 @@ def _mint(args: argparse.Namespace, out: TextIO) -> int:
     if not issuer_url.endswith("/"):
         issuer_url += "/"
     key = load_or_create_key(args.key_file or default_key_file())
-    issuer = TestIssuer(issuer_url, client_id=args.client_id, signing_key=key)
     audience = args.audience or PLATFORM_AUDIENCE_PREFIX + args.organization
     scopes = tuple(dict.fromkeys(s for group in args.scope for s in group.split()))
-    if args.machine:
-        payload = issuer.claims(
-            scopes=scopes,
-            machine=True,
-            audience=audience,
-            permissions=scopes,
-            expires_in=args.expires_in,
-        )
-    else:
-        payload = issuer.claims(
-            args.subject or DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD).subject,
-            scopes,
-            audience=[audience, issuer_url + "userinfo"],
-            permissions=scopes,
-            expires_in=args.expires_in,
-        )
-    # Merged into the payload, never passed as keyword arguments: a claim named like an
-    # option of claims() (audience, machine, ...) stays a claim and changes nothing else.
-    payload.update(args.claim)
-    out.write(issuer.sign(payload) + "\n")
+    user = args.subject or DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD).subject
+    claims = tenant_claims(
+        issuer_url,
+        # As the dev issuer does: a user's token is for the issuer's userinfo too.
+        audience if args.machine else [audience, issuer_url + "userinfo"],
+        client_id=args.client_id,
+        subject=None if args.machine else user,
+        scopes=scopes,
+        permissions=scopes,
+        expires_in=args.expires_in,
+    )
+    # --claim comes last, so that it can replace any claim shaped above.
+    claims.update(args.claim)
+    out.write(sign_token(claims, key) + "\n")
     return EXIT_OK
 
 
@@ -406,7 +374,7 @@ def main(
     }
     try:
         return commands[args.command]()
-    except (ConfigurationError, ImportError) as error:
+    except (ConfigurationError, ImportError, NotUnicodeError) as error:
         sys.stderr.write(f"fastapi-isp-jwt {args.command}: {error}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -294,6 +294,27 @@ def test_mint_machine_extra_claim_named_like_a_mint_option_is_only_a_claim(
     assert claims["gty"] == "client-credentials"
 
 
+def test_mint_refuses_a_subject_that_is_not_unicode_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Undecodable bytes on a command line reach Python as lone surrogates.
+    status, out = run("mint", "--key-file", str(tmp_path / "k.json"), "--subject", "ann\udcff")
+
+    assert (status, out) == (2, "")
+    assert "the claim 'sub' holds text that is not valid Unicode" in capsys.readouterr().err
+
+
+def test_mint_refuses_an_extra_claim_whose_json_escapes_a_lone_surrogate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out = run(
+        "mint", "--key-file", str(tmp_path / "k.json"), "--claim", 'tier=["gold", "\\ud800"]'
+    )
+
+    assert (status, out) == (2, "")
+    assert "the claim 'tier'" in capsys.readouterr().err
+
+
 # -- dev-issuer ----------------------------------------------------------------------------------
 
 

@@ -38,7 +38,9 @@ from fastapi_isp_jwt.dev_issuer import (
     running,
     s256_challenge,
 )
+from fastapi_isp_jwt.dev_issuer.config import one_client_and_user
 from fastapi_isp_jwt.dev_issuer.server import banner
+from fastapi_isp_jwt.grammar import is_loopback_host
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer
 
 LOOPBACK_REDIRECT = "http://127.0.0.1:8000/docs/oauth2-redirect"
@@ -569,6 +571,36 @@ def test_token_answer_is_not_readable_by_a_page_elsewhere(http: httpx.Client) ->
     assert "access-control-allow-origin" not in response.headers
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "127.0.0.2",
+        "127.255.255.254",
+        "localhost",
+        "[::1]",
+        "126.0.0.1",
+        "128.0.0.1",
+        "127.0.0.256",
+        "localhost.example",
+        "127.0.0.1.example",
+        "[::2]",
+        "10.0.0.1",
+    ],
+)
+def test_a_page_may_read_token_answers_exactly_when_its_host_is_loopback(
+    in_process: TestClient, host: str
+) -> None:
+    origin = f"http://{host}:8000"
+
+    response = in_process.post(
+        "/oauth/token", data=machine_token_request(), headers={"Origin": origin}
+    )
+
+    allowed = response.headers.get("access-control-allow-origin") == origin
+    assert allowed == is_loopback_host(host)
+
+
 def test_origin_of_a_registered_redirect_uri_may_call_the_token_endpoint(
     http: httpx.Client,
 ) -> None:
@@ -855,6 +887,48 @@ def test_redirect_uri_off_this_machine_gets_an_error_page_and_no_redirect(
     assert "location" not in response.headers
 
 
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://127.0.0.2:8000/docs/oauth2-redirect",
+        "http://127.255.255.254/callback",
+        "http://[::1]:8000/callback",
+        "http://localhost/callback",
+        "http://LOCALHOST:9000/callback",
+    ],
+)
+def test_any_plain_http_loopback_redirect_uri_is_accepted_without_registered_ones(
+    in_process: TestClient, redirect_uri: str
+) -> None:
+    params = authorize_params(new_verifier(), redirect_uri=redirect_uri)
+
+    assert in_process.get("/authorize", params=params).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://127.0.0.1/callback",
+        "http://128.0.0.1/callback",
+        "http://127.0.0.1.example/callback",
+        "http://localhost.example/callback",
+        "http://[::2]/callback",
+        "http://0.0.0.0/callback",
+        "http://user@127.0.0.1/callback",
+        "http://127.0.0.1/callback#fragment",
+    ],
+)
+def test_a_redirect_uri_that_is_not_plain_http_on_loopback_is_refused(
+    in_process: TestClient, redirect_uri: str
+) -> None:
+    params = authorize_params(new_verifier(), redirect_uri=redirect_uri)
+
+    response = in_process.get("/authorize", params=params)
+
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
 def test_client_with_registered_redirect_uris_accepts_only_those(http: httpx.Client) -> None:
     verifier = new_verifier()
     registered = authorize_params(
@@ -1038,6 +1112,35 @@ def test_client_with_a_malformed_redirect_uri_is_refused() -> None:
         DevClient("app", "secret", (), ("http://127.0.0.1:99999/callback",))
 
 
+@pytest.mark.parametrize(
+    "scope", ["streams read", 'streams"read', "streams\\read", "streams:lüs", ""]
+)
+def test_a_scope_that_is_not_one_rfc_6749_scope_token_is_refused(scope: str) -> None:
+    with pytest.raises(ConfigurationError, match="scope names"):
+        DevClient("app", "secret", (scope,))
+
+
+def test_a_user_whose_subject_is_not_unicode_text_is_refused() -> None:
+    # Tokens carry the subject, and minting refuses a lone surrogate: refused here instead.
+    with pytest.raises(ConfigurationError, match="subject"):
+        DevUser("ann", "password", subject="auth0|\ud800")
+
+
+def test_one_client_and_user_with_nothing_given_is_the_pinned_default() -> None:
+    assert one_client_and_user() == DevIssuerConfig()
+
+
+def test_one_client_and_user_reads_scopes_as_space_delimited_text() -> None:
+    config = one_client_and_user(client_scopes="a:read  a:write", user_scopes="")
+
+    assert (config.clients[0].scopes, config.users[0].scopes) == (("a:read", "a:write"), ())
+
+
+def test_one_client_and_user_refuses_an_empty_detail_rather_than_use_the_default() -> None:
+    with pytest.raises(ConfigurationError, match="client_secret"):
+        one_client_and_user(client_secret="")
+
+
 def test_two_clients_with_one_client_id_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="client_id"):
         DevIssuerConfig(clients=(DevClient("a", "x"), DevClient("a", "y")))
@@ -1101,7 +1204,7 @@ def test_key_file_naming_an_unknown_algorithm_is_a_configuration_error(
         load_or_create_key(path)
 
 
-@pytest.mark.parametrize("kid", [7, "", None])
+@pytest.mark.parametrize("kid", [7, "", None, "lone-surrogate-\ud800"])
 def test_key_file_whose_kid_is_not_text_is_a_configuration_error(
     tmp_path: Path, kid: object
 ) -> None:

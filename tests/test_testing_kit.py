@@ -531,12 +531,47 @@ def imported_modules(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("path", sorted(TESTING_PACKAGE.glob("*.py")), ids=lambda path: path.name)
-def test_testing_package_imports_only_the_public_surface_and_itself(path: Path) -> None:
+def test_testing_package_imports_only_the_public_surface_minting_and_itself(path: Path) -> None:
     ours = {name for name in imported_modules(path) if name.startswith("fastapi_isp_jwt")}
 
     assert all(
-        name == "fastapi_isp_jwt" or name.startswith("fastapi_isp_jwt.testing") for name in ours
+        name in ("fastapi_isp_jwt", "fastapi_isp_jwt.minting")
+        or name.startswith("fastapi_isp_jwt.testing")
+        for name in ours
     ), ours
+
+
+def module_name_of(path: Path) -> str:
+    return "fastapi_isp_jwt.testing" + ("" if path.stem == "__init__" else f".{path.stem}")
+
+
+def test_testing_package_modules_import_each_other_in_one_direction_only() -> None:
+    imports = {
+        module_name_of(path): {
+            name for name in imported_modules(path) if name.startswith("fastapi_isp_jwt.testing")
+        }
+        for path in TESTING_PACKAGE.glob("*.py")
+    }
+    # Every module reached from a module, through any chain of imports, type-only ones too.
+    reached = {module: set(direct) for module, direct in imports.items()}
+    for _ in imports:
+        for module in reached:
+            reached[module] |= {far for near in reached[module] for far in reached.get(near, ())}
+
+    assert [module for module in sorted(reached) if module in reached[module]] == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in TESTING_PACKAGE.parent.rglob("*.py") if TESTING_PACKAGE not in p.parents),
+    ids=lambda path: str(path.relative_to(TESTING_PACKAGE.parent)),
+)
+def test_no_module_outside_the_testing_package_imports_it(path: Path) -> None:
+    reached = {
+        name for name in imported_modules(path) if name.startswith("fastapi_isp_jwt.testing")
+    }
+
+    assert reached == set()
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from fastapi_isp_jwt.dev_issuer.authority import (
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
 from fastapi_isp_jwt.dev_issuer.oauth_error import OAuthError
 from fastapi_isp_jwt.dev_issuer.pages import PAGE_HEADERS, error_page, login_page
-from fastapi_isp_jwt.testing import SigningKey
+from fastapi_isp_jwt.minting import SigningKey
 
 __all__ = ["create_app"]
 
@@ -34,7 +34,12 @@ MAX_BODY_BYTES = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 _FORM = "application/x-www-form-urlencoded"
 # Browser apps on this machine (Swagger UI on any port) exchange codes from their own page.
-_LOOPBACK_ORIGIN = r"http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?"
+# The hosts are grammar.is_loopback_host's (localhost, 127.0.0.0/8, ::1), written as a regex
+# because Starlette's CORSMiddleware takes extra origins only as one; browsers send the
+# host of an Origin in its one canonical spelling, so this regex needs no other spelling.
+# tests/test_dev_issuer.py holds the two rules to the same answers.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_LOOPBACK_ORIGIN = rf"http://(localhost|127(\.{_OCTET}){{3}}|\[::1\])(:[0-9]{{1,5}})?"
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -96,13 +101,13 @@ def create_app(
                 ],
                 "scopes_supported": [*OPENID_SCOPES, *config.scopes],
                 "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": [authority.signer.signing_key.alg],
+                "id_token_signing_alg_values_supported": [authority.signing_key.alg],
             }
         )
 
     @app.get("/.well-known/jwks.json")
     async def jwks() -> JSONResponse:
-        return JSONResponse(authority.signer.jwks(), headers={"Cache-Control": "max-age=60"})
+        return JSONResponse(authority.jwks(), headers={"Cache-Control": "max-age=60"})
 
     @app.get("/authorize")
     async def show_login(request: Request) -> Response:

@@ -1,7 +1,7 @@
 """The dev issuer's decisions, free of HTTP: who may log in, which codes and tokens to issue.
 
-Every refusal is an `OAuthError` carrying its RFC 6749 code. Tokens are signed by a
-`TestIssuer`, so they have exactly the tenant's shape.
+Every refusal is an `OAuthError` carrying its RFC 6749 code. Tokens are minted by
+`fastapi_isp_jwt.minting`, as the testing kit's are, so they have exactly the tenant's shape.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from fastapi_isp_jwt.dev_issuer.codes import CodeStore, PendingGrant
 from fastapi_isp_jwt.dev_issuer.config import DevClient, DevIssuerConfig, DevUser
 from fastapi_isp_jwt.dev_issuer.oauth_error import OAuthError
 from fastapi_isp_jwt.dev_issuer.pkce import is_valid_challenge, is_valid_verifier, verifier_matches
-from fastapi_isp_jwt.testing import SigningKey, TestIssuer
+from fastapi_isp_jwt.grammar import is_loopback_host
+from fastapi_isp_jwt.minting import (
+    SigningKey,
+    is_unicode_text,
+    jwks_of,
+    sign_token,
+    tenant_claims,
+)
 
 __all__ = [
     "OPENID_SCOPES",
@@ -34,7 +41,6 @@ __all__ = [
 # offline_access is not among them: the dev issuer gives no refresh tokens.
 OPENID_SCOPES = ("openid", "profile", "email")
 
-_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 _UNUSED_SECRET = b"a secret compared when the client is unknown, so that timing tells nothing"
 
 
@@ -47,7 +53,9 @@ def single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
     values: dict[str, str] = {}
     seen: set[str] = set()
     for name, value in pairs:
-        if not (_is_text(name) and _is_text(value)):
+        # A JSON body may escape a lone surrogate (\ud800): no Unicode text, it would fail
+        # later wherever it is encoded, e.g. when a secret is compared.
+        if not (is_unicode_text(name) and is_unicode_text(value)):
             raise OAuthError("invalid_request", "parameters must be UTF-8 text")
         if name in seen:
             raise OAuthError("invalid_request", f"the parameter {name!r} was sent more than once")
@@ -55,16 +63,6 @@ def single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
         if value:
             values[name] = value
     return values
-
-
-def _is_text(value: str) -> bool:
-    # A JSON body may escape a lone surrogate (\ud800); such a string is no Unicode text
-    # and would fail later wherever it is encoded, e.g. when a secret is compared.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _same_secret(given: str, expected: str | None) -> bool:
@@ -87,7 +85,8 @@ def _is_loopback_uri(uri: str) -> bool:
         return False
     return (
         parts.scheme == "http"
-        and parts.hostname in _LOOPBACK_HOSTS
+        and parts.hostname is not None
+        and is_loopback_host(parts.hostname)
         and "@" not in parts.netloc
         and not parts.fragment
     )
@@ -106,7 +105,10 @@ class AuthorizationRequest:
 
 
 class DevAuthority:
-    """The dev issuer's state: its signing key, its pending codes, its configuration."""
+    """The dev issuer's state: its signing key, its pending codes, its configuration.
+
+    ``signing_key`` defaults to a new RS256 key held in memory.
+    """
 
     def __init__(
         self,
@@ -116,8 +118,12 @@ class DevAuthority:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
-        self.signer = TestIssuer(config.issuer, client_id="dev-issuer", signing_key=signing_key)
+        self.signing_key = signing_key or SigningKey.generate()
         self.codes = CodeStore(config.code_lifetime, clock)
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWKS document publishing the signing key."""
+        return jwks_of((self.signing_key,))
 
     # -- the authorization endpoint ---------------------------------------------------
 
@@ -229,15 +235,15 @@ class DevAuthority:
         if not_granted:
             raise OAuthError("invalid_scope", "the client was not granted every requested scope")
         scope = requested or client.scopes
-        token = self.signer.mint(
-            scopes=scope,
-            machine=True,
+        claims = tenant_claims(
+            self.config.issuer,
+            audience,
             client_id=client.client_id,
-            audience=audience,
+            scopes=scope,
             permissions=scope,
             expires_in=self.config.token_lifetime,
         )
-        return self._token_response(token, scope)
+        return self._token_response(sign_token(claims, self.signing_key), scope)
 
     def _authorization_code(
         self, params: Mapping[str, str], basic: tuple[str, str] | None
@@ -262,15 +268,16 @@ class DevAuthority:
             raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
         if not verifier_matches(verifier, grant.code_challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-        token = self.signer.mint(
-            grant.subject,
-            grant.scope,
+        claims = tenant_claims(
+            self.config.issuer,
+            [grant.audience, self.config.issuer + "userinfo"],
             client_id=client.client_id,
-            audience=[grant.audience, self.config.issuer + "userinfo"],
+            subject=grant.subject,
+            scopes=grant.scope,
             permissions=grant.permissions,
             expires_in=self.config.token_lifetime,
         )
-        return self._token_response(token, grant.scope)
+        return self._token_response(sign_token(claims, self.signing_key), grant.scope)
 
     def _authenticate(
         self, params: Mapping[str, str], basic: tuple[str, str] | None

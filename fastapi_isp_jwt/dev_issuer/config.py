@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -23,6 +22,8 @@ from fastapi_isp_jwt.audience import (
     AudiencePolicy,
 )
 from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
+from fastapi_isp_jwt.grammar import is_scope_token
+from fastapi_isp_jwt.minting import is_unicode_text
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -38,6 +39,7 @@ __all__ = [
     "DevIssuerConfig",
     "DevUser",
     "load_config",
+    "one_client_and_user",
 ]
 
 DEFAULT_PORT = 8765
@@ -52,14 +54,12 @@ DEFAULT_AUDIENCE = PLATFORM_AUDIENCE_PREFIX + "acme"
 DEFAULT_CLIENT_SCOPES = ("streams:read", "streams:write", "streams:delete")
 DEFAULT_USER_SCOPES = ("streams:read",)
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
-
 
 def _scopes(owner: str, value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split()
     if not isinstance(value, list | tuple) or not all(
-        isinstance(s, str) and _SCOPE_TOKEN.fullmatch(s) for s in value
+        isinstance(s, str) and is_scope_token(s) for s in value
     ):
         raise ConfigurationError(f"{owner}: scopes must be a list of scope names without spaces")
     return tuple(dict.fromkeys(value))
@@ -71,7 +71,7 @@ class DevClient:
 
     ``client_secret`` ``None`` makes a public client (a browser app), which may only use
     the Authorization Code flow, always with PKCE. ``redirect_uris`` empty accepts any
-    ``http`` loopback URI (127.0.0.1, ::1 or localhost, any port), as RFC 8252 suggests
+    ``http`` loopback URI (localhost, 127.0.0.0/8 or ::1, any port), as RFC 8252 suggests
     for native and local apps.
     """
 
@@ -129,7 +129,8 @@ class DevUser:
         if not isinstance(self.password, str) or not self.password:
             raise ConfigurationError(f"user {self.username!r}: password must be non-empty text")
         object.__setattr__(self, "scopes", _scopes(f"user {self.username!r}", self.scopes))
-        if not isinstance(self.subject, str):
+        if not isinstance(self.subject, str) or not is_unicode_text(self.subject):
+            # Checked here: the subject goes into tokens, and minting refuses what is not text.
             raise ConfigurationError(f"user {self.username!r}: subject must be text")
         if not self.subject:
             object.__setattr__(self, "subject", _default_subject(self.username))
@@ -215,6 +216,45 @@ class DevIssuerConfig:
             s for u in self.users for s in u.scopes
         ]
         return tuple(dict.fromkeys(every))
+
+
+def one_client_and_user(
+    *,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    client_scopes: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    user_scopes: str | None = None,
+) -> DevIssuerConfig:
+    """One client and one user, every detail not given (``None``) the pinned default.
+
+    Scopes are space-delimited, as typed on a command line. An empty value is kept, and
+    refused where it is not allowed, rather than mistaken for one not given.
+    """
+
+    def given(value: str | None, default: str) -> str:
+        return value if value is not None else default
+
+    def scopes(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(value.split()) if value is not None else default
+
+    return DevIssuerConfig(
+        clients=(
+            DevClient(
+                given(client_id, DEFAULT_CLIENT_ID),
+                given(client_secret, DEFAULT_CLIENT_SECRET),
+                scopes(client_scopes, DEFAULT_CLIENT_SCOPES),
+            ),
+        ),
+        users=(
+            DevUser(
+                given(username, DEFAULT_USERNAME),
+                given(password, DEFAULT_PASSWORD),
+                scopes(user_scopes, DEFAULT_USER_SCOPES),
+            ),
+        ),
+    )
 
 
 def _parse_toml(text: str) -> object:

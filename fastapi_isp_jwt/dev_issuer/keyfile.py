@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from fastapi_isp_jwt.errors import ConfigurationError
-from fastapi_isp_jwt.testing import SigningKey
+from fastapi_isp_jwt.minting import SigningKey
 
 __all__ = ["default_key_file", "load_key", "load_or_create_key"]
 

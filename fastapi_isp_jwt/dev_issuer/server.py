@@ -19,7 +19,7 @@ from fastapi_isp_jwt.dev_issuer.app import create_app
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
 from fastapi_isp_jwt.dev_issuer.keyfile import load_or_create_key
 from fastapi_isp_jwt.errors import ConfigurationError
-from fastapi_isp_jwt.testing import SigningKey
+from fastapi_isp_jwt.minting import SigningKey
 
 __all__ = ["RunningDevIssuer", "banner", "running", "serve"]
 

@@ -4,11 +4,13 @@
   (``issuer.transport``, ``issuer.auth()``) or over HTTP on 127.0.0.1 (``issuer.serve()``).
 - `override_principal` stands in for the token check while scope checks still run.
 - `make_principal` builds a caller by hand.
+- `SigningKey` (from ``fastapi_isp_jwt.minting``) is a private key an issuer signs with.
 - The pytest plugin (loaded automatically) provides the ``isp_issuer``, ``isp_auth`` and
   ``isp_served_issuer`` fixtures.
 """
 
-from fastapi_isp_jwt.testing.issuer import PLATFORM_AUDIENCE_PREFIX, SigningKey, TestIssuer
+from fastapi_isp_jwt.minting import SigningKey
+from fastapi_isp_jwt.testing.issuer import PLATFORM_AUDIENCE_PREFIX, TestIssuer
 from fastapi_isp_jwt.testing.loopback import ServedIssuer
 from fastapi_isp_jwt.testing.overrides import override_principal, principal_override
 from fastapi_isp_jwt.testing.principals import make_principal

@@ -2,115 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from fastapi_isp_jwt import ALGORITHMS, PLATFORM_AUDIENCE_PREFIX, JWTAuth
+from fastapi_isp_jwt import PLATFORM_AUDIENCE_PREFIX, JWTAuth
+from fastapi_isp_jwt.minting import SigningKey, jwks_of, sign_token, tenant_claims
 from fastapi_isp_jwt.testing.loopback import ServedIssuer
 from fastapi_isp_jwt.testing.transport import issuer_transport
 
 __all__ = ["PLATFORM_AUDIENCE_PREFIX", "SigningKey", "TestIssuer"]
-
-# By the JWK curve name each EC algorithm of ALGORITHMS requires.
-_EC_CURVES: dict[str, ec.EllipticCurve] = {
-    "P-256": ec.SECP256R1(),
-    "P-384": ec.SECP384R1(),
-    "P-521": ec.SECP521R1(),
-}
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """One private key of the issuer, with the ``kid`` and ``alg`` it is published under."""
-
-    kid: str
-    alg: str
-    private_key: PrivateKey = field(repr=False)
-
-    def __post_init__(self) -> None:
-        # Checked here, so that a key read from a file fails when it is loaded rather
-        # than when it first signs.
-        if not isinstance(self.kid, str) or not self.kid:
-            raise ValueError("a signing key needs a kid that is non-empty text")
-        if not _fits(self.private_key, self.alg):
-            raise ValueError(f"the key does not fit the algorithm {self.alg!r}")
-
-    @classmethod
-    def generate(cls, alg: str = "RS256", kid: str | None = None) -> SigningKey:
-        """A new private key for ``alg``, one of ``fastapi_isp_jwt.ALGORITHMS``."""
-        kty, crv = _key_type(alg)
-        private_key: PrivateKey
-        if kty == "RSA":
-            private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        elif kty == "EC":
-            private_key = ec.generate_private_key(_EC_CURVES[str(crv)])
-        else:
-            private_key = ed25519.Ed25519PrivateKey.generate()
-        return cls(kid=kid or secrets.token_hex(8), alg=alg, private_key=private_key)
-
-    @classmethod
-    def from_pem(cls, pem: bytes, *, kid: str, alg: str) -> SigningKey:
-        """Load a private key saved with `to_pem`; ``alg`` must fit the key's type."""
-        _key_type(alg)
-        private_key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(
-            private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-        ):
-            raise ValueError(f"the key does not fit the algorithm {alg!r}")
-        return cls(kid=kid, alg=alg, private_key=private_key)
-
-    def to_pem(self) -> bytes:
-        """The private key as unencrypted PKCS#8 PEM, for a local key file only."""
-        return self.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    def public_jwk(self) -> dict[str, Any]:
-        """The public half as a JWK, the way an Auth0 tenant publishes it."""
-        public = self.private_key.public_key()
-        jwk: dict[str, Any]
-        if isinstance(public, rsa.RSAPublicKey):
-            jwk = dict(RSAAlgorithm.to_jwk(public, as_dict=True))
-        elif isinstance(public, ec.EllipticCurvePublicKey):
-            jwk = dict(ECAlgorithm.to_jwk(public, as_dict=True))
-        else:
-            jwk = dict(OKPAlgorithm.to_jwk(public, as_dict=True))
-        jwk.update(kid=self.kid, alg=self.alg, use="sig")
-        return jwk
-
-
-def _key_type(alg: object) -> tuple[str, str | None]:
-    """The ``kty`` and ``crv`` a key for ``alg`` has; only ALGORITHMS are known."""
-    algorithm = ALGORITHMS.get(alg) if isinstance(alg, str) else None
-    if algorithm is None:
-        raise ValueError(f"unknown algorithm {alg!r}: use one of {', '.join(ALGORITHMS)}")
-    return algorithm.kty, algorithm.crv
-
-
-def _fits(private_key: object, alg: str) -> bool:
-    kty, crv = _key_type(alg)
-    if kty == "RSA":
-        return isinstance(private_key, rsa.RSAPrivateKey)
-    if kty == "EC":
-        return (
-            isinstance(private_key, ec.EllipticCurvePrivateKey)
-            and private_key.curve.name == _EC_CURVES[str(crv)].name
-        )
-    return isinstance(private_key, ed25519.Ed25519PrivateKey)  # OKP: Ed25519 is the one curve
 
 
 class TestIssuer:
@@ -223,7 +127,7 @@ class TestIssuer:
 
     def jwks(self) -> dict[str, Any]:
         """The JWKS document the issuer publishes right now."""
-        return {"keys": [key.public_jwk() for key in self.published_keys]}
+        return jwks_of(self.published_keys)
 
     def rotate(self, algorithm: str | None = None) -> SigningKey:
         """Publish a new key and sign with it from now on; the old key stays published."""
@@ -254,27 +158,19 @@ class TestIssuer:
         **extra: Any,
     ) -> dict[str, Any]:
         """The claims `mint` would sign, for tests that tamper before signing."""
-        now = time.time() if issued_at is None else issued_at
-        client = client_id or self.client_id
         if audience is None:
             audience = PLATFORM_AUDIENCE_PREFIX + (organization or self.organization)
-        payload: dict[str, Any] = {
-            "iss": self.issuer,
-            "sub": f"{client}@clients" if machine else subject,
-            "aud": audience,
-            "iat": int(now),
-            "exp": int(now + expires_in),
-            "azp": client,
-        }
-        scope_list = list(scopes)
-        if scope_list:
-            payload["scope"] = " ".join(scope_list)
-        if permissions is not None:
-            payload["permissions"] = list(permissions)
-        if machine:
-            payload["gty"] = "client-credentials"
-        if not_before is not None:
-            payload["nbf"] = int(not_before)
+        payload = tenant_claims(
+            self.issuer,
+            audience,
+            client_id=client_id or self.client_id,
+            subject=None if machine else subject,
+            scopes=scopes,
+            permissions=permissions,
+            expires_in=expires_in,
+            issued_at=issued_at,
+            not_before=not_before,
+        )
         payload.update(extra)
         return payload
 
@@ -285,13 +181,11 @@ class TestIssuer:
         headers: Mapping[str, Any] | None = None,
         key: SigningKey | None = None,
     ) -> str:
-        """Sign any payload with any header: the raw tool for building hostile tokens."""
-        signer = key or self.signing_key
-        header: dict[str, Any] = {"typ": "JWT", "kid": signer.kid}
-        if headers:
-            header.update(headers)
-        algorithm = header.pop("alg", signer.alg)
-        return jwt.encode(dict(payload), signer.private_key, algorithm=algorithm, headers=header)
+        """Sign any payload with any header: the raw tool for building hostile tokens.
+
+        Only text that is not valid Unicode is refused (`NotUnicodeError`, a ``ValueError``).
+        """
+        return sign_token(payload, key or self.signing_key, header=headers)
 
     def mint(
         self,

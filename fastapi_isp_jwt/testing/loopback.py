@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi_isp_jwt import JWTAuth
-
-if TYPE_CHECKING:
-    from fastapi_isp_jwt.testing.issuer import TestIssuer
+from fastapi_isp_jwt.testing.published import PublishingIssuer
 
 __all__ = ["ServedIssuer"]
 
@@ -19,13 +17,13 @@ DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
 class ServedIssuer:
-    """A small HTTP server on 127.0.0.1 publishing one `TestIssuer`'s documents.
+    """A small HTTP server on 127.0.0.1 publishing one issuer's documents (a `TestIssuer`'s).
 
     Use it as a context manager; the port is picked by the system. Tokens keep the
     issuer's own ``iss``: only the keys travel over HTTP, from `jwks_url`.
     """
 
-    def __init__(self, issuer: TestIssuer) -> None:
+    def __init__(self, issuer: PublishingIssuer) -> None:
         self.issuer = issuer
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import httpx
 
-if TYPE_CHECKING:
-    from fastapi_isp_jwt.testing.issuer import TestIssuer
+from fastapi_isp_jwt.testing.published import PublishingIssuer
 
 __all__ = ["issuer_transport"]
 
 
-def issuer_transport(issuer: TestIssuer) -> httpx.MockTransport:
+def issuer_transport(issuer: PublishingIssuer) -> httpx.MockTransport:
     """Answer ``GET`` on the issuer's JWKS and discovery URLs; everything else is a 404.
 
     The documents are built on every request, so keys rotated or retired on the issuer

@@ -1,0 +1,230 @@
+"""Signing keys and minting: claims and a header in, a compact JWS out.
+
+The testing kit, the dev issuer and the ``mint`` command all sign here, so a token from
+any of them has the tenant's shape and is made the same way. No framework, no network.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from fastapi_isp_jwt.algorithms import ALGORITHMS
+
+__all__ = [
+    "NotUnicodeError",
+    "PrivateKey",
+    "SigningKey",
+    "is_unicode_text",
+    "jwks_of",
+    "sign_token",
+    "tenant_claims",
+]
+
+# By the JWK curve name each EC algorithm of ALGORITHMS requires.
+_EC_CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+class NotUnicodeError(ValueError):
+    """A header parameter or claim holds text that no UTF-8 JSON can carry.
+
+    A lone surrogate such as ``"\\ud800"`` is a Python string but not Unicode text: the
+    JSON of a token holding one could only escape it, and no verifier should accept that.
+    """
+
+    def __init__(self, kind: str, name: object) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(
+            f"the {kind} {name!r} holds text that is not valid Unicode "
+            "(a lone surrogate such as '\\ud800'); a token carries UTF-8 text only"
+        )
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One private key of an issuer, with the ``kid`` and ``alg`` it is published under."""
+
+    kid: str
+    alg: str
+    private_key: PrivateKey = field(repr=False)
+
+    def __post_init__(self) -> None:
+        # Checked here, so that a key read from a file fails when it is loaded rather
+        # than when it first signs.
+        if not isinstance(self.kid, str) or not self.kid or not is_unicode_text(self.kid):
+            raise ValueError("a signing key needs a kid that is non-empty text")
+        if not _fits(self.private_key, self.alg):
+            raise ValueError(f"the key does not fit the algorithm {self.alg!r}")
+
+    @classmethod
+    def generate(cls, alg: str = "RS256", kid: str | None = None) -> SigningKey:
+        """A new private key for ``alg``, one of ``fastapi_isp_jwt.ALGORITHMS``."""
+        kty, crv = _key_type(alg)
+        private_key: PrivateKey
+        if kty == "RSA":
+            private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        elif kty == "EC":
+            private_key = ec.generate_private_key(_EC_CURVES[str(crv)])
+        else:
+            private_key = ed25519.Ed25519PrivateKey.generate()
+        return cls(kid=kid or secrets.token_hex(8), alg=alg, private_key=private_key)
+
+    @classmethod
+    def from_pem(cls, pem: bytes, *, kid: str, alg: str) -> SigningKey:
+        """Load a private key saved with `to_pem`; ``alg`` must fit the key's type."""
+        _key_type(alg)
+        private_key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(
+            private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+        ):
+            raise ValueError(f"the key does not fit the algorithm {alg!r}")
+        return cls(kid=kid, alg=alg, private_key=private_key)
+
+    def to_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, for a local key file only."""
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half as a JWK, the way an Auth0 tenant publishes it."""
+        public = self.private_key.public_key()
+        jwk: dict[str, Any]
+        if isinstance(public, rsa.RSAPublicKey):
+            jwk = dict(RSAAlgorithm.to_jwk(public, as_dict=True))
+        elif isinstance(public, ec.EllipticCurvePublicKey):
+            jwk = dict(ECAlgorithm.to_jwk(public, as_dict=True))
+        else:
+            jwk = dict(OKPAlgorithm.to_jwk(public, as_dict=True))
+        jwk.update(kid=self.kid, alg=self.alg, use="sig")
+        return jwk
+
+
+def _key_type(alg: object) -> tuple[str, str | None]:
+    """The ``kty`` and ``crv`` a key for ``alg`` has; only ALGORITHMS are known."""
+    algorithm = ALGORITHMS.get(alg) if isinstance(alg, str) else None
+    if algorithm is None:
+        raise ValueError(f"unknown algorithm {alg!r}: use one of {', '.join(ALGORITHMS)}")
+    return algorithm.kty, algorithm.crv
+
+
+def _fits(private_key: object, alg: str) -> bool:
+    kty, crv = _key_type(alg)
+    if kty == "RSA":
+        return isinstance(private_key, rsa.RSAPrivateKey)
+    if kty == "EC":
+        return (
+            isinstance(private_key, ec.EllipticCurvePrivateKey)
+            and private_key.curve.name == _EC_CURVES[str(crv)].name
+        )
+    return isinstance(private_key, ed25519.Ed25519PrivateKey)  # OKP: Ed25519 is the one curve
+
+
+def jwks_of(keys: Iterable[SigningKey]) -> dict[str, Any]:
+    """The JWKS document publishing the public halves of ``keys``, in their order."""
+    return {"keys": [key.public_jwk() for key in keys]}
+
+
+def tenant_claims(
+    issuer: str,
+    audience: str | list[str],
+    *,
+    client_id: str,
+    subject: str | None = None,
+    scopes: Iterable[str] = (),
+    permissions: Iterable[str] | None = None,
+    expires_in: float = 3600,
+    issued_at: float | None = None,
+    not_before: float | None = None,
+) -> dict[str, Any]:
+    """The claims of an access token shaped as the tenant issues them.
+
+    ``subject`` ``None`` makes a Client Credentials (machine) token: ``sub`` is
+    ``<client_id>@clients`` and ``gty`` says how it was obtained. ``scope`` is left out
+    when there are no scopes, ``permissions`` when none are given, as the tenant does.
+    """
+    now = time.time() if issued_at is None else issued_at
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": f"{client_id}@clients" if subject is None else subject,
+        "aud": audience,
+        "iat": int(now),
+        "exp": int(now + expires_in),
+        "azp": client_id,
+    }
+    scope_list = list(scopes)
+    if scope_list:
+        claims["scope"] = " ".join(scope_list)
+    if permissions is not None:
+        claims["permissions"] = list(permissions)
+    if subject is None:
+        claims["gty"] = "client-credentials"
+    if not_before is not None:
+        claims["nbf"] = int(not_before)
+    return claims
+
+
+def sign_token(
+    claims: Mapping[str, Any], key: SigningKey, *, header: Mapping[str, Any] | None = None
+) -> str:
+    """``claims`` signed with ``key``, as a compact JWS.
+
+    The header holds ``typ`` ``JWT`` and the key's ``kid`` and ``alg``; ``header`` adds to
+    or replaces any of them, even with values a verifier must refuse (tests build hostile
+    tokens this way). Text that is not valid Unicode anywhere in the header or the claims
+    raises `NotUnicodeError`, naming the parameter or claim.
+    """
+    full_header: dict[str, Any] = {"typ": "JWT", "kid": key.kid}
+    if header:
+        full_header.update(header)
+    _check_unicode("header parameter", full_header)
+    _check_unicode("claim", claims)
+    algorithm = full_header.pop("alg", key.alg)
+    return jwt.encode(dict(claims), key.private_key, algorithm=algorithm, headers=full_header)
+
+
+def _check_unicode(kind: str, members: Mapping[str, Any]) -> None:
+    for name, value in members.items():
+        if not (_holds_unicode_only(name) and _holds_unicode_only(value)):
+            raise NotUnicodeError(kind, name)
+
+
+def _holds_unicode_only(value: object) -> bool:
+    """Whether every string in ``value``, at any depth and in keys too, is Unicode text."""
+    if isinstance(value, str):
+        return is_unicode_text(value)
+    if isinstance(value, Mapping):
+        return all(_holds_unicode_only(k) and _holds_unicode_only(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_holds_unicode_only(item) for item in value)
+    return True
+
+
+def is_unicode_text(text: str) -> bool:
+    """Whether ``text`` is Unicode text, which a lone surrogate (``"\ud800"``) is not.
+
+    Such strings come from JSON escapes and undecodable command-line bytes; they fail
+    wherever they are encoded, so a token must never carry one.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
