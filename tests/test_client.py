@@ -219,7 +219,7 @@ def test_unsafe_or_incomplete_token_urls_are_refused(token_url: str, reason: str
         )
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "[::1]"])
 def test_plain_http_is_allowed_on_loopback(host: str) -> None:
     auth = ClientCredentials(
         token_url=f"http://{host}:8000/oauth/token",
