@@ -31,7 +31,7 @@ from fastapi_isp_jwt.errors import (
     IssuerUnavailableError,
     MissingCredentialsError,
 )
-from fastapi_isp_jwt.jwks import JWKSCache
+from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.principal import Principal
 from fastapi_isp_jwt.verifier import CacheMiss, TokenVerifier
 

@@ -19,7 +19,7 @@ from fastapi_isp_jwt.errors import (
     InvalidTokenError,
     IssuerUnavailableError,
 )
-from fastapi_isp_jwt.jwks import JWKSCache
+from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.issuer_server import IssuerServer, server_error
