@@ -131,7 +131,8 @@ class FreshnessPolicy:
 
     def retry_after(self, now: float) -> int:
         """Whole seconds until the next fetch may start, at least one."""
-        return max(1, math.ceil(self._next_attempt_at - now))
+        # Before any failure the next attempt is due since forever (-inf): ceil() refuses it.
+        return max(1, math.ceil(max(self._next_attempt_at - now, 0.0)))
 
     # -- outcomes ------------------------------------------------------------------------
 
