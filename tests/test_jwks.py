@@ -1,4 +1,4 @@
-"""jwks.py: how the key cache fetches, keeps and hands out the issuer's keys.
+"""keycache: how the key cache fetches, keeps and hands out the issuer's keys.
 
 Every test talks to a real JWKS server on 127.0.0.1; time moves by hand, never by sleeping.
 """
