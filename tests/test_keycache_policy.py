@@ -87,6 +87,19 @@ def test_a_fresh_key_is_answered_without_fetching(loaded: FreshnessPolicy) -> No
     assert action is Action.ANSWER
 
 
+def test_a_settled_key_is_the_fresh_key_before_any_refresh_is_due(
+    loaded: FreshnessPolicy,
+) -> None:
+    key = loaded.settled_key(KID, START + TTL * 0.8 - 1)
+
+    assert key is not None
+    assert key.kid == KID
+
+
+def test_once_a_refresh_is_due_no_key_is_settled(loaded: FreshnessPolicy) -> None:
+    assert loaded.settled_key(KID, START + TTL * 0.8) is None
+
+
 def test_the_last_fifth_of_the_ttl_asks_for_a_refresh_in_the_background(
     loaded: FreshnessPolicy,
 ) -> None:

@@ -139,14 +139,22 @@ class JWKSCache:
         one not older than ``max_stale``. Like a lookup, it starts a background fetch when
         the key set is about to expire, or when a retry is due during an outage.
         """
-        key, action = self._policy.trusted(kid, self._clock())
+        now = self._clock()
+        key = self._policy.settled_key(kid, now)
+        if key is not None:
+            return key
+        key, action = self._policy.trusted(kid, now)
         if action is Action.FETCH_IN_BACKGROUND:
             self._fetch_in_background()
         return key
 
     def _look_up(self, kid: str | None) -> tuple[VerificationKey | None, bool]:
         """What both lookups share: a fresh key, or whether to wait for a fetch."""
-        key, action = self._policy.lookup(kid, self._clock())
+        now = self._clock()
+        key = self._policy.settled_key(kid, now)
+        if key is not None:
+            return key, False
+        key, action = self._policy.lookup(kid, now)
         if action is Action.FETCH_IN_BACKGROUND:
             self._fetch_in_background()
         return key, action is Action.FETCH

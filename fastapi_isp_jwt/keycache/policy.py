@@ -61,6 +61,17 @@ class FreshnessPolicy:
 
     # -- questions -----------------------------------------------------------------------
 
+    def settled_key(self, kid: str | None, now: float) -> VerificationKey | None:
+        """The key ``kid`` names while the set is fresh and no refresh is due yet.
+
+        The common case, and every request's: answered with the least work. ``None`` says
+        to ask `lookup` or `trusted`, which know the rest.
+        """
+        snapshot = self.snapshot
+        if snapshot is None or now >= snapshot.refresh_at:
+            return None
+        return snapshot.keys.find(kid)
+
     def lookup(self, kid: str | None, now: float) -> tuple[VerificationKey | None, Action]:
         """The key ``kid`` names in the fresh set, if any, and what must be done.
 
