@@ -1,6 +1,6 @@
 """Turning published JWKs into verification keys, and refusing the ones that must not be used.
 
-Everything here is pure: no I/O, no clock. The key cache (`fastapi_isp_jwt.jwks`) feeds
+Everything here is pure: no I/O, no clock. The key cache (`fastapi_isp_jwt.keycache`) feeds
 it the documents it downloads.
 """
 

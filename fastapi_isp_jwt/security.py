@@ -33,7 +33,7 @@ from fastapi_isp_jwt.errors import (
     MissingCredentialsError,
 )
 from fastapi_isp_jwt.grammar import is_b64token, is_quotable, is_scope_token
-from fastapi_isp_jwt.jwks import JWKSCache
+from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.principal import Principal
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.settings import DEFAULT_LEEWAY, Settings, option_fields

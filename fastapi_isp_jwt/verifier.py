@@ -26,7 +26,7 @@ from fastapi_isp_jwt.algorithms import ALGORITHMS, Algorithm, key_fits_algorithm
 from fastapi_isp_jwt.audience import AudiencePolicy
 from fastapi_isp_jwt.claims import ClaimRules, check_claims
 from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
-from fastapi_isp_jwt.jwks import JWKSCache
+from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.principal import Principal, build_principal
 from fastapi_isp_jwt.reasons import Reason

@@ -1,4 +1,4 @@
-"""jwks.py: how the key cache fetches, keeps and hands out the issuer's keys.
+"""keycache: how the key cache fetches, keeps and hands out the issuer's keys.
 
 Every test talks to a real JWKS server on 127.0.0.1; time moves by hand, never by sleeping.
 """
@@ -19,7 +19,7 @@ from fastapi_isp_jwt.errors import (
     InvalidTokenError,
     IssuerUnavailableError,
 )
-from fastapi_isp_jwt.jwks import JWKSCache
+from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.issuer_server import IssuerServer, server_error

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from fastapi_isp_jwt.errors import InvalidTokenError, IssuerUnavailableError
-from fastapi_isp_jwt.jwks import JWKSCache
+from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.issuer_server import (
     IssuerServer,

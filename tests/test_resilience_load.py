@@ -18,7 +18,7 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from fastapi_isp_jwt import JWTAuth, Principal
-from fastapi_isp_jwt.jwks import JWKSCache
+from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer
 from tests.support.issuer_server import OK, IssuerServer, server_error
 
