@@ -24,8 +24,9 @@ from fastapi_isp_jwt import (
     AuthError,
     ConfigurationError,
     IssuerUnavailableError,
-    JWTAuth,
     Principal,
+    Settings,
+    Verifier,
 )
 from fastapi_isp_jwt.dev_issuer import (
     DEFAULT_AUDIENCE,
@@ -194,7 +195,7 @@ def _times(claims: dict[str, Any], now: float) -> list[str]:
 
 def _verifier(
     args: argparse.Namespace, claims: dict[str, Any] | None, notes: list[str]
-) -> JWTAuth | None:
+) -> Verifier | None:
     if not (args.issuer or args.domain or args.jwks_url):
         return None
     options: dict[str, Any] = {"algorithms": tuple(args.algorithm or ("RS256",))}
@@ -218,7 +219,7 @@ def _verifier(
             raise ConfigurationError("the token names no audience: give --audience")
         options["audience"] = audiences
         notes.append("audience taken from the token itself (give --audience to check it)")
-    return JWTAuth(**options)
+    return Verifier(Settings(**options))
 
 
 def _describe(principal: Principal) -> str:
@@ -252,22 +253,22 @@ def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         out.write("Claims\n" + _indent(json.dumps(claims, indent=2, sort_keys=True)) + "\n")
         out.write("Times\n" + "\n".join(_times(claims, time.time())) + "\n")
     notes: list[str] = []
-    auth = _verifier(args, claims, notes)
+    verifier = _verifier(args, claims, notes)
     out.write("Verdict\n")
-    if auth is None:
+    if verifier is None:
         out.write(
             "  not verified: give --issuer (or --domain, or --jwks-url) and --audience "
             "to check it\n"
         )
         return EXIT_OK if claims is not None else EXIT_INVALID
     try:
-        principal = auth.verify_sync(token)
+        principal = verifier.verify_sync(token)
     except IssuerUnavailableError as error:
         # No verdict on the token: its issuer's keys could not be had.
-        out.write(f"  cannot verify: {error.description}\n")
+        out.write(f"  cannot verify: {error.description}\n  reason: {error.reason.value}\n")
         outcome = EXIT_INVALID
     except AuthError as error:
-        out.write(f"  invalid: {error.description}\n")
+        out.write(f"  invalid: {error.description}\n  reason: {error.reason.value}\n")
         outcome = EXIT_INVALID
     else:
         out.write(f"  valid: {_describe(principal)}\n")

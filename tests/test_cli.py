@@ -486,3 +486,10 @@ def test_demo_prints_a_working_curl_and_stops_both_servers_on_ctrl_c(tmp_path: P
     for port in (issuer_port, app_port):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/")
+
+
+def test_inspect_names_the_stable_reason_code_of_a_refusal(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    status, out = run("inspect", issuer.mint_expired(ago=7200), *verify_options(issuer, served))
+    assert (status, "  reason: expired\n" in out) == (1, True)
