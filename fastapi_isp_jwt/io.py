@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -77,16 +77,17 @@ def run_sync(
     flow: Flow[T], client: httpx.Client, *, sleep: Callable[[float], None] = time.sleep
 ) -> T:
     """Run ``flow`` to its end in this thread."""
-    outcome: _Outcome = (None, None)
+    reply, error = None, None
     while True:
-        step = _advance(flow, outcome)
-        if not isinstance(step, _Step):
-            return cast(T, step.value)
-        if isinstance(step.wanted, Pause):
-            sleep(step.wanted.seconds)
-            outcome = (None, None)
+        try:
+            wanted = flow.send(reply) if error is None else flow.throw(error)
+        except StopIteration as done:
+            return cast(T, done.value)
+        if isinstance(wanted, Pause):
+            sleep(wanted.seconds)
+            reply, error = None, None
         else:
-            outcome = _fetch_in_worker(client, step.wanted)
+            reply, error = _fetch_in_worker(client, wanted)
 
 
 async def run_async(
@@ -96,59 +97,44 @@ async def run_async(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> T:
     """Run ``flow`` to its end in this task."""
-    outcome: _Outcome = (None, None)
+    reply, error = None, None
     while True:
-        step = _advance(flow, outcome)
-        if not isinstance(step, _Step):
-            return cast(T, step.value)
-        if isinstance(step.wanted, Pause):
-            await sleep(step.wanted.seconds)
-            outcome = (None, None)
+        try:
+            wanted = flow.send(reply) if error is None else flow.throw(error)
+        except StopIteration as done:
+            return cast(T, done.value)
+        if isinstance(wanted, Pause):
+            await sleep(wanted.seconds)
+            reply, error = None, None
             continue
         try:
-            outcome = (await _fetch_async(client, step.wanted), None)
+            reply, error = await _fetch_async(client, wanted), None
         except NETWORK_ERRORS as exc:
-            outcome = (None, exc)
+            reply, error = None, exc
 
 
 @contextmanager
-def sync_client(
-    transport: httpx.BaseTransport | None = None, timeout: float = 5.0
-) -> Generator[httpx.Client, None, None]:
-    """A short-lived client of our own; a transport lent by the caller is not closed with it."""
-    lent = None if transport is None else _LentTransport(transport)
-    with httpx.Client(transport=lent, timeout=timeout, follow_redirects=False) as client:
+def sync_client(transport: httpx.BaseTransport | None = None) -> Iterator[httpx.Client]:
+    """A short-lived client of our own; a transport lent by the caller stays open for it."""
+    client = httpx.Client(transport=transport, follow_redirects=False)
+    try:
         yield client
+    finally:
+        if transport is None:
+            client.close()
 
 
 @asynccontextmanager
 async def async_client(
     transport: httpx.AsyncBaseTransport | None = None,
-    timeout: float = 5.0,  # noqa: ASYNC109 - httpx's per-operation timeout, not a deadline
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The asynchronous `sync_client`."""
-    lent = None if transport is None else _LentAsyncTransport(transport)
-    async with httpx.AsyncClient(transport=lent, timeout=timeout, follow_redirects=False) as client:
-        yield client
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    wanted: Fetch | Pause
-
-
-@dataclass(frozen=True, slots=True)
-class _Done:
-    value: object
-
-
-def _advance(flow: Flow[T], outcome: _Outcome) -> _Step | _Done:
-    reply, error = outcome
+    client = httpx.AsyncClient(transport=transport, follow_redirects=False)
     try:
-        wanted = flow.send(reply) if error is None else flow.throw(error)
-    except StopIteration as stop:
-        return _Done(stop.value)
-    return _Step(wanted)
+        yield client
+    finally:
+        if transport is None:
+            await client.aclose()
 
 
 def _fetch_in_worker(client: httpx.Client, fetch: Fetch) -> _Outcome:
@@ -176,14 +162,20 @@ def _fetch_in_worker(client: httpx.Client, fetch: Fetch) -> _Outcome:
     return reply, error
 
 
+def _prepared(fetch: Fetch) -> httpx.Request:
+    # A request built outside a client has no timeout of its own: each network operation
+    # gets the whole fetch's, so an abandoned worker cannot wait forever either.
+    fetch.request.extensions.setdefault("timeout", httpx.Timeout(fetch.timeout).as_dict())
+    return fetch.request
+
+
 def _fetch_sync(client: httpx.Client, fetch: Fetch) -> Reply:
-    response = client.send(fetch.request, stream=True, follow_redirects=False)
+    response = client.send(_prepared(fetch), stream=True)
     try:
         body = _CappedBody(response.headers, fetch.max_bytes)
-        if not body.too_large:
-            for chunk in response.iter_bytes():
-                if not body.take(chunk):
-                    break
+        for chunk in () if body.too_large else response.iter_bytes():
+            if not body.take(chunk):
+                break
         return Reply(response.status_code, response.headers, body.value())
     finally:
         response.close()
@@ -191,16 +183,15 @@ def _fetch_sync(client: httpx.Client, fetch: Fetch) -> Reply:
 
 async def _fetch_async(client: httpx.AsyncClient, fetch: Fetch) -> Reply:
     with anyio.fail_after(fetch.timeout):
-        response = await client.send(fetch.request, stream=True, follow_redirects=False)
+        response = await client.send(_prepared(fetch), stream=True)
         try:
             body = _CappedBody(response.headers, fetch.max_bytes)
-            if not body.too_large:
-                # Closed here, not by the garbage collector after the loop is gone.
-                chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
-                async with aclosing(chunks):
-                    async for chunk in chunks:
-                        if not body.take(chunk):
-                            break
+            # Closed here, not by the garbage collector after the loop is gone.
+            chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    if body.too_large or not body.take(chunk):
+                        break
             return Reply(response.status_code, response.headers, body.value())
         finally:
             await response.aclose()
@@ -219,32 +210,9 @@ class _CappedBody:
     def take(self, chunk: bytes) -> bool:
         """Keeps ``chunk``; ``False`` once the body is too large and reading should stop."""
         self._size += len(chunk)
-        if self._size > self._limit:
-            self.too_large = True
-            self._chunks.clear()
-            return False
+        self.too_large = self._size > self._limit
         self._chunks.append(chunk)
-        return True
+        return not self.too_large
 
     def value(self) -> bytes | None:
         return None if self.too_large else b"".join(self._chunks)
-
-
-class _LentTransport(httpx.BaseTransport):
-    """The caller's transport, used by a client of ours that must not close it."""
-
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self._inner = inner
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._inner.handle_request(request)
-
-
-class _LentAsyncTransport(httpx.AsyncBaseTransport):
-    """The caller's async transport, used by a client of ours that must not close it."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)

@@ -230,12 +230,12 @@ class ClientCredentials(httpx.Auth):
             return self._state.settled_since(cycle, refused) or await self._ask_async(refused)
 
     def _ask_sync(self, refused: Token | None) -> Token:
-        with io.sync_client(self._transport, self._options.timeout) as client:
+        with io.sync_client(self._transport) as client:
             outcome = io.run_sync(self._token_request(refused), client, sleep=self._sleep)
         return self._state.settle(outcome, refused)
 
     async def _ask_async(self, refused: Token | None) -> Token:
-        async with io.async_client(self._async_transport, self._options.timeout) as client:
+        async with io.async_client(self._async_transport) as client:
             flow = self._token_request(refused)
             outcome = await io.run_async(flow, client, sleep=self._async_sleep)
         return self._state.settle(outcome, refused)

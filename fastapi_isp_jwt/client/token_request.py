@@ -66,15 +66,8 @@ def request_token(
 
 
 def _token_request(options: RequestOptions) -> httpx.Request:
-    # Built afresh for every attempt: a form body is read as it is sent. The timeout
-    # extension bounds each network operation as a client's own requests are bounded.
-    return httpx.Request(
-        "POST",
-        options.token_url,
-        data=options.form(),
-        headers=_HEADERS,
-        extensions={"timeout": httpx.Timeout(options.timeout).as_dict()},
-    )
+    # Built afresh for every attempt: a form body is read as it is sent.
+    return httpx.Request("POST", options.token_url, data=options.form(), headers=_HEADERS)
 
 
 def _retry_delay(failure: Failure, attempt: int, options: RequestOptions) -> float:

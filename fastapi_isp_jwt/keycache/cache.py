@@ -283,12 +283,12 @@ class JWKSCache:
     def _async_client(self) -> AbstractAsyncContextManager[httpx.AsyncClient]:
         if self._http_client is not None:
             return nullcontext(self._http_client)
-        return io.async_client(timeout=self._source.timeout)
+        return io.async_client()
 
     def _sync_client(self) -> AbstractContextManager[httpx.Client]:
         if self._sync_http_client is not None:
             return nullcontext(self._sync_http_client)
-        return io.sync_client(timeout=self._source.timeout)
+        return io.sync_client()
 
     def _begin_attempt(self) -> io.Flow[Download]:
         self._policy.begin_attempt(self._clock())

@@ -118,14 +118,7 @@ def _get_json(
     remaining = deadline - clock()
     if remaining <= 0:
         raise FetchError(too_slow)
-    request = httpx.Request(
-        "GET",
-        url,
-        headers=_REQUEST_HEADERS,
-        # A request built outside a client carries no timeout of its own; this one bounds
-        # each network operation, the Fetch's the whole exchange.
-        extensions={"timeout": httpx.Timeout(source.timeout).as_dict()},
-    )
+    request = httpx.Request("GET", url, headers=_REQUEST_HEADERS)
     try:
         reply = yield Fetch(request, max_bytes=source.max_bytes, timeout=remaining)
     except TimeoutError:
