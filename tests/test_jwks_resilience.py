@@ -293,10 +293,24 @@ async def test_random_kids_make_at_most_one_fetch_per_cooldown(
 
 
 @pytest.mark.anyio
-async def test_new_key_is_refused_within_the_cooldown_and_accepted_after_it(
+async def test_a_key_published_right_after_a_download_is_accepted_at_once(
     issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
 ) -> None:
     await cache.get_key(issuer.signing_key.kid)
+    new_kid = issuer.rotate().kid
+
+    clock.advance(1)
+    assert (await cache.get_key(new_kid)).kid == new_kid
+    assert cache.fetch_count == 2
+
+
+@pytest.mark.anyio
+async def test_new_key_after_a_missed_refetch_is_refused_within_the_cooldown_and_accepted_after_it(
+    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+) -> None:
+    await cache.get_key(issuer.signing_key.kid)
+    with pytest.raises(InvalidTokenError):
+        await cache.get_key("made-up")  # a refetch that misses spends the cooldown
     new_kid = issuer.rotate().kid
 
     clock.advance(COOLDOWN - 1)
@@ -305,7 +319,7 @@ async def test_new_key_is_refused_within_the_cooldown_and_accepted_after_it(
 
     clock.advance(1)
     assert (await cache.get_key(new_kid)).kid == new_kid
-    assert cache.fetch_count == 2
+    assert cache.fetch_count == 3
 
 
 # -- rotation ----------------------------------------------------------------------------

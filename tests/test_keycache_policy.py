@@ -138,20 +138,57 @@ def test_the_ttl_given_with_the_keys_sets_their_lifetime(policy: FreshnessPolicy
 # -- unknown kids and the cooldown ---------------------------------------------------------
 
 
-def test_an_unknown_kid_within_the_cooldown_is_answered_from_what_is_held(
+def test_an_unknown_kid_right_after_a_download_asks_for_a_fetch(loaded: FreshnessPolicy) -> None:
+    # A key published just after a routine fetch: found at once, not refused for a cooldown.
+    assert loaded.lookup("unknown", START + 1) == (None, Action.FETCH)
+
+
+def test_an_unknown_kid_within_the_cooldown_of_a_miss_is_answered_from_what_is_held(
     loaded: FreshnessPolicy,
 ) -> None:
+    with pytest.raises(InvalidTokenError):
+        loaded.answer("made-up", START)
+
     assert loaded.lookup("unknown", START + COOLDOWN - 1) == (None, Action.ANSWER)
 
 
-def test_an_unknown_kid_after_the_cooldown_asks_for_a_fetch(loaded: FreshnessPolicy) -> None:
+def test_an_unknown_kid_after_the_cooldown_of_a_miss_asks_for_a_fetch(
+    loaded: FreshnessPolicy,
+) -> None:
+    with pytest.raises(InvalidTokenError):
+        loaded.answer("made-up", START)
+
     assert loaded.lookup("unknown", START + COOLDOWN) == (None, Action.FETCH)
 
 
-def test_the_cooldown_counts_from_the_start_of_the_last_attempt(loaded: FreshnessPolicy) -> None:
+def test_the_cooldown_counts_from_the_download_that_missed(loaded: FreshnessPolicy) -> None:
     loaded.begin_attempt(START + 100)
+    loaded.record_success(ONE_KEY, TTL, START + 100)
+    with pytest.raises(InvalidTokenError):
+        loaded.answer("made-up", START + 101)
 
     assert loaded.next_step("unknown", START + 100 + COOLDOWN - 1) is Action.ANSWER
+    assert loaded.next_step("unknown", START + 100 + COOLDOWN) is Action.FETCH
+
+
+def test_unknown_kids_while_a_fetch_runs_join_it_rather_than_being_refused(
+    loaded: FreshnessPolicy,
+) -> None:
+    with pytest.raises(InvalidTokenError):
+        loaded.answer("made-up", START)
+    loaded.begin_attempt(START + 1)  # a refresh ahead of expiry, say
+
+    assert loaded.next_step("unknown", START + 2) is Action.FETCH
+
+
+def test_a_decision_to_fetch_makes_the_next_lookups_join_that_fetch(
+    loaded: FreshnessPolicy,
+) -> None:
+    assert loaded.next_step("new-key", START + 1) is Action.FETCH
+    with pytest.raises(InvalidTokenError):
+        loaded.answer("made-up", START + 1)  # an earlier waiter found its kid missing
+
+    assert loaded.next_step("new-key", START + 2) is Action.FETCH
 
 
 def test_an_unknown_kid_is_refused_as_an_unknown_key(loaded: FreshnessPolicy) -> None:

@@ -143,6 +143,8 @@ async def test_no_valid_request_fails_while_the_issuer_rotates_keys_and_goes_dow
     )
     assert statuses["valid"] == Counter({200: REQUESTS - WAVES * FORGED_PER_WAVE})
     assert statuses["forged"] == Counter({401: WAVES * FORGED_PER_WAVE})
-    assert cold_fetches == 1  # the first wave meets a cold cache: one fetch
+    # The first wave meets a cold cache: one fetch, and at most one refetch for the
+    # forger's unknown kid (which misses, and holds every later one off for the cooldown).
+    assert cold_fetches <= 2
     assert outage_fetches >= 1  # the key set expired during the outage and a refresh failed
     assert cache.fetch_count < WAVES  # about one per 0.8 s of run, not one per request

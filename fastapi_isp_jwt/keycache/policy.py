@@ -47,8 +47,11 @@ class FreshnessPolicy:
     A key set is fresh until its TTL has passed; in the last fifth of the TTL a lookup asks
     for a refresh in the background. After a failed fetch no other starts until the backoff
     (1, 2, 4... s, at most 60) has passed, and an expired set keeps being trusted for up to
-    ``max_stale`` seconds after it was fetched. A kid the fresh set lacks may ask for a
-    refetch, at most once per ``cooldown``.
+    ``max_stale`` seconds after it was fetched. A kid the fresh set lacks asks for a
+    refetch, except within ``cooldown`` of a download that was asked for a kid and did not
+    bring it: a flood of made-up kids costs one download per cooldown, while a key
+    published just after any other download is found at once. A lookup that comes while a
+    fetch runs waits for that fetch instead of being refused beside it.
     """
 
     def __init__(self, *, cooldown: float, max_stale: float) -> None:
@@ -57,8 +60,12 @@ class FreshnessPolicy:
         self.snapshot: Snapshot | None = None
         self.failures = 0
         """Fetches failed since the last one that succeeded."""
-        self._last_attempt_at = -math.inf
+        # When the last download that a lookup waited for turned out not to hold its kid.
+        self._kid_missed_at = -math.inf
         self._next_attempt_at = -math.inf
+        # From the moment a lookup decides to fetch until that fetch ends: later lookups
+        # for a kid the set lacks join it rather than being refused while it runs.
+        self._fetching = False
 
     # -- questions -----------------------------------------------------------------------
 
@@ -120,7 +127,8 @@ class FreshnessPolicy:
             return Action.ANSWER
         if kid is None and len(snapshot.keys) > 1:
             return Action.ANSWER  # no fetch can tell which of several keys was meant
-        if now - self._last_attempt_at >= self._cooldown:
+        if self._fetching or now - self._kid_missed_at >= self._cooldown:
+            self._fetching = True
             return Action.FETCH  # perhaps a key published since the last fetch
         return Action.ANSWER
 
@@ -136,6 +144,7 @@ class FreshnessPolicy:
             return key
         if kid is None and len(snapshot.keys) > 1:
             raise InvalidTokenError(Reason.KEY_ID_MISSING)
+        self._kid_missed_at = max(self._kid_missed_at, snapshot.fetched_at)
         raise InvalidTokenError(Reason.UNKNOWN_KEY)
 
     def retry_after(self, now: float) -> int:
@@ -146,8 +155,8 @@ class FreshnessPolicy:
     # -- outcomes ------------------------------------------------------------------------
 
     def begin_attempt(self, now: float) -> None:
-        """A fetch starts: the cooldown for unknown kids counts from here."""
-        self._last_attempt_at = now
+        """A fetch starts: lookups for kids the set lacks wait for it until it ends."""
+        self._fetching = True
 
     def record_success(self, keys: KeySet, ttl: float, now: float) -> None:
         """A fetch brought ``keys``, to be trusted for ``ttl`` seconds; the outage is over."""
@@ -159,12 +168,14 @@ class FreshnessPolicy:
         )
         self.failures = 0
         self._next_attempt_at = -math.inf
+        self._fetching = False
 
     def record_failure(self, now: float) -> None:
         """A fetch failed: no other starts before the backoff has passed."""
         self.failures += 1
         backoff = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** min(self.failures - 1, 16))
         self._next_attempt_at = now + backoff
+        self._fetching = False
 
     # -- rules ---------------------------------------------------------------------------
 
