@@ -41,6 +41,8 @@ from fastapi_isp_jwt.verifier import Verifier
 
 __all__ = ["JWTAuth"]
 
+_BLANK = (b" ", b"\t")
+
 # WebSocket close codes (RFC 6455 §7.4.1): 1008 policy violation, 1013 try again later.
 _WS_POLICY_VIOLATION = 1008
 _WS_TRY_AGAIN_LATER = 1013
@@ -90,6 +92,7 @@ class JWTAuth(SecurityBase):
         allowed_client_ids: Sequence[str] | None = None,
         max_token_bytes: int = 8192,
         token_cache_size: int = 10_000,
+        token_cache_bytes: int = 32 * 1024 * 1024,
         http_client: httpx.AsyncClient | None = None,
         sync_http_client: httpx.Client | None = None,
         principal_class: type[Principal] = Principal,
@@ -181,7 +184,9 @@ class JWTAuth(SecurityBase):
                     # whatever auto_error says: there is no one to grant them to.
                     raise MissingCredentialsError(Reason.CREDENTIALS_MISSING)
                 return None
-            principal = await self.verifier.verify(token)
+            # The grammar check runs only for a token the verifier does not remember: one it
+            # remembers passed it, spelled exactly so, when it was first verified.
+            principal = await self.verifier.verify(token, unless_remembered=_b64token)
             if security_scopes.scopes:
                 self.check_scopes(principal, security_scopes.scopes)
             return principal
@@ -197,11 +202,15 @@ class JWTAuth(SecurityBase):
                 if authorization is not None:
                     raise InvalidRequestError(Reason.HEADER_REPEATED)
                 authorization = value
-        if authorization is not None:
-            return self._bearer_token(authorization)
-        if connection.scope["type"] == "websocket":
-            return self._websocket_token(connection)
-        return self._no_credentials()
+        if authorization is None:
+            if connection.scope["type"] == "websocket":
+                return self._websocket_token(connection)
+            return self._no_credentials()
+        common = authorization[:7] == b"Bearer " and authorization[7:8] not in _BLANK
+        if common and authorization[-1:] not in _BLANK:
+            token: bytes = authorization[7:]
+            return token  # the common spelling: nothing to trim; grammar checked on a miss
+        return self._bearer_token(authorization)
 
     def _no_credentials(self) -> bytes | None:
         """No bearer credentials: a 401, or ``None`` for routes open to anonymous callers."""
@@ -211,8 +220,6 @@ class JWTAuth(SecurityBase):
 
     def _bearer_token(self, authorization: bytes) -> bytes | None:
         """The token of the one ``Authorization`` header value, if its scheme is Bearer."""
-        if authorization.startswith(b"Bearer ") and is_b64token(authorization[7:]):
-            return authorization[7:]  # the common spelling, with nothing to trim
         scheme, _, credentials = authorization.strip(b" \t").partition(b" ")
         if scheme.lower() != b"bearer":
             # Another scheme (Basic, Digest...) is not bearer credentials at all.

@@ -159,6 +159,7 @@ class Settings:
     allowed_client_ids: Sequence[str] | None = _option(None, _csv)
     max_token_bytes: int = _option(8192, int)
     token_cache_size: int = _option(10_000, int)
+    token_cache_bytes: int = _option(32 * 1024 * 1024, int)
 
     issuers: tuple[str, ...] = field(init=False)
     audiences: tuple[str, ...] = field(init=False)
@@ -205,9 +206,8 @@ class Settings:
                 values[name] = _strings(name, getattr(self, name))
         values["required_claims"] = _strings("required_claims", self.required_claims)
         values["max_token_bytes"] = _integer("max_token_bytes", self.max_token_bytes, 256)
-        values["token_cache_size"] = _integer(
-            "token_cache_size", self.token_cache_size, 0, " (0 turns the cache off)"
-        )
+        for name in ("token_cache_size", "token_cache_bytes"):
+            values[name] = _integer(name, getattr(self, name), 0, " (0 turns the cache off)")
         for name, value in values.items():
             object.__setattr__(self, name, value)
 

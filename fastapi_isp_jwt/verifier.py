@@ -13,14 +13,12 @@ admitted on its second verification, so one-shot tokens never churn the cache.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from cachetools import LRUCache
 
 from fastapi_isp_jwt.algorithms import ALGORITHMS, Algorithm, key_fits_algorithm
 from fastapi_isp_jwt.audience import AudiencePolicy
@@ -38,6 +36,7 @@ from fastapi_isp_jwt.token import (
     decode_signature,
     split_compact,
 )
+from fastapi_isp_jwt.tokencache import VerifiedTokenCache
 
 __all__ = ["Verifier"]
 
@@ -45,7 +44,6 @@ __all__ = ["Verifier"]
 @dataclass(frozen=True, slots=True)
 class _Verified:
     principal: Principal
-    valid_until: float
     key_source: JWKSCache
     kid: str | None
     key: VerificationKey
@@ -73,15 +71,21 @@ def _bytes_of(token: object, max_bytes: int) -> bytes:
     # A compact JWS is ASCII text; checking first keeps odd input (None, lone surrogates)
     # from failing inside the hash instead of being refused, and the size cap keeps an
     # oversized token from being hashed at all.
-    kind = type(token)
-    if kind is not str and kind is not bytes:
+    if type(token) is bytes:
+        raw = token
+    elif type(token) is str:
+        if len(token) > max_bytes:
+            raise InvalidTokenError(Reason.TOO_LARGE)
+        if not token.isascii():
+            raise InvalidTokenError(Reason.MALFORMED)
+        return token.encode("ascii")
+    else:
         raise InvalidTokenError(Reason.MALFORMED)
-    assert isinstance(token, (str, bytes))
-    if len(token) > max_bytes:
+    if len(raw) > max_bytes:
         raise InvalidTokenError(Reason.TOO_LARGE)
-    if not token.isascii():
+    if not raw.isascii():
         raise InvalidTokenError(Reason.MALFORMED)
-    return token.encode("ascii") if isinstance(token, str) else token
+    return raw
 
 
 class Verifier:
@@ -136,30 +140,33 @@ class Verifier:
                 else frozenset(settings.allowed_client_ids)
             ),
         )
-        self._verified: LRUCache[bytes, _Verified] | None = (
-            LRUCache(maxsize=settings.token_cache_size) if settings.token_cache_size else None
+        # Admission on second sight: one-shot tokens (a crowd of clients calling once
+        # each) cost no entry and no eviction; a token a client keeps using pays one
+        # extra verification in its lifetime.
+        self._verified: VerifiedTokenCache[_Verified] | None = (
+            VerifiedTokenCache(settings.token_cache_size, settings.token_cache_bytes)
+            if settings.token_cache_size and settings.token_cache_bytes
+            else None
         )
-        # Admission on second sight: a token enters the cache the second time it is
-        # verified. One-shot tokens (a crowd of clients calling once each) then cost no
-        # cache entry, no eviction and no long-lived garbage; a token a client keeps
-        # using pays one extra verification in its lifetime.
-        self._seen_once: dict[bytes, bool] = {}
-        self._seen_once_limit = settings.token_cache_size
-        # verify_sync may run in worker threads while verify runs on the event loop.
-        self._verified_lock = threading.Lock()
 
     # -- the two front doors: all they do differently is wait for a key ---------------
 
-    async def verify(self, token: str | bytes) -> Principal:
-        """Verify ``token`` and return its principal, fetching keys if needed."""
-        found = self._verify_without_io(token)
+    async def verify(
+        self, token: str | bytes, *, unless_remembered: Callable[[bytes], object] | None = None
+    ) -> Principal:
+        """Verify ``token`` and return its principal, fetching keys if needed.
+
+        ``unless_remembered``: a check of the caller's own (the credentials grammar of a
+        request, say) that a token already verified has passed before, run on every other.
+        """
+        found = self._verify_without_io(token, unless_remembered)
         if isinstance(found, _AwaitingKey):
             return self._complete(found, await found.key_source.get_key(found.kid))
         return found
 
     def verify_sync(self, token: str | bytes) -> Principal:
         """Blocking `verify`, for code outside an event loop (workers, CLIs); same caches."""
-        found = self._verify_without_io(token)
+        found = self._verify_without_io(token, None)
         if isinstance(found, _AwaitingKey):
             return self._complete(found, found.key_source.get_key_sync(found.kid))
         return found
@@ -181,15 +188,21 @@ class Verifier:
 
     # -- the core ----------------------------------------------------------------------
 
-    def _verify_without_io(self, token: object) -> Principal | _AwaitingKey:
-        raw = _bytes_of(token, self._max_token_bytes)
+    def _verify_without_io(
+        self, token: object, unless_remembered: Callable[[bytes], object] | None
+    ) -> Principal | _AwaitingKey:
+        # Text is checked before it is hashed; bytes (as a request carries them) are
+        # looked up as they are, and checked once they must be parsed.
+        raw = token if type(token) is bytes else _bytes_of(token, self._max_token_bytes)
         digest: bytes | None = None
-        if self._verified is not None:
+        if self._verified is not None and len(raw) <= self._max_token_bytes:
             digest = _sha256(raw).digest()
             known = self._recall(digest)
             if known is not None:
                 return known
-        pending = self._prepare(raw, digest)
+        if unless_remembered is not None:
+            unless_remembered(raw)
+        pending = self._prepare(_bytes_of(raw, self._max_token_bytes), digest)
         # The key cache answers a trusted key without waiting; only a miss needs I/O.
         key = pending.key_source.cached_key(pending.kid)
         return pending if key is None else self._complete(pending, key)
@@ -197,17 +210,12 @@ class Verifier:
     def _recall(self, digest: bytes) -> Principal | None:
         verified = self._verified
         assert verified is not None
-        with self._verified_lock:
-            entry = verified.get(digest)
+        entry = verified.get(digest, self._clock())
         if entry is None:
             return None
-        if (
-            self._clock() < entry.valid_until
-            and entry.key_source.cached_key(entry.kid) is entry.key
-        ):
+        if entry.key_source.still_trusts(entry.kid, entry.key):
             return entry.principal
-        with self._verified_lock:
-            verified.pop(digest, None)
+        verified.forget(digest)
         return None
 
     def _prepare(self, raw: bytes, digest: bytes | None) -> _AwaitingKey:
@@ -245,20 +253,14 @@ class Verifier:
         principal = build_principal(
             self._principal_class, payload, audience.audiences, audience.organization
         )
-        digest = pending.digest
-        if self._verified is not None and digest is not None and self._seen_before(digest):
-            entry = _Verified(principal, valid_until, pending.key_source, pending.kid, key)
-            with self._verified_lock:
-                self._verified[digest] = entry
+        if self._verified is not None and pending.digest is not None:
+            entry = _Verified(principal, pending.key_source, pending.kid, key)
+            self._verified.offer(
+                pending.digest,
+                len(pending.signing_input) + len(pending.signature),
+                entry,
+                payload,
+                valid_until,
+                self._clock(),
+            )
         return principal
-
-    def _seen_before(self, digest: bytes) -> bool:
-        """Whether this token was verified once already; remembers it if not."""
-        # Plain dict operations, each atomic: no lock needed for this bookkeeping.
-        seen_once = self._seen_once
-        if seen_once.pop(digest, None) is not None:
-            return True
-        if len(seen_once) >= self._seen_once_limit:
-            seen_once.clear()
-        seen_once[digest] = True
-        return False

@@ -223,10 +223,10 @@ def test_a_request_reaches_the_verifier_once(
 
 
 def counting(
-    verify: Callable[[str | bytes], Awaitable[Principal]], calls: list[object]
-) -> Callable[[str | bytes], Awaitable[Principal]]:
-    async def counted(value: str | bytes) -> Principal:
+    verify: Callable[..., Awaitable[Principal]], calls: list[object]
+) -> Callable[..., Awaitable[Principal]]:
+    async def counted(value: str | bytes, **options: Any) -> Principal:
         calls.append(value)
-        return await verify(value)
+        return await verify(value, **options)
 
     return counted

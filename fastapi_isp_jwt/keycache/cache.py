@@ -148,6 +148,17 @@ class JWKSCache:
             self._fetch_in_background()
         return key
 
+    def still_trusts(self, kid: str | None, key: VerificationKey) -> bool:
+        """Whether ``key`` is still what ``kid`` names and may be trusted; never waits.
+
+        What a remembered token asks on every request: one look at the fresh set, or
+        `cached_key` when the set is due for a refresh or expired.
+        """
+        snapshot = self._policy.snapshot
+        if snapshot is not None and self._clock() < snapshot.refresh_at:
+            return snapshot.keys.find(kid) is key
+        return self.cached_key(kid) is key
+
     def _look_up(self, kid: str | None) -> tuple[VerificationKey | None, bool]:
         """What both lookups share: a fresh key, or whether to wait for a fetch."""
         now = self._clock()
