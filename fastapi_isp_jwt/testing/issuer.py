@@ -12,7 +12,6 @@ import httpx
 from fastapi_isp_jwt import PLATFORM_AUDIENCE_PREFIX, JWTAuth
 from fastapi_isp_jwt.minting import SigningKey, jwks_of, sign_token, tenant_claims
 from fastapi_isp_jwt.testing.loopback import ServedIssuer
-from fastapi_isp_jwt.testing.transport import issuer_transport
 
 __all__ = ["PLATFORM_AUDIENCE_PREFIX", "SigningKey", "TestIssuer"]
 
@@ -87,11 +86,22 @@ class TestIssuer:
         """An httpx transport answering the JWKS and discovery URLs in memory.
 
         The same transport works for ``httpx.Client`` and ``httpx.AsyncClient``; every
-        other URL answers 404.
+        other URL answers 404. The documents are built on every request, so rotated or
+        retired keys show up at once, as they would on a live tenant.
         """
         if self._transport is None:
-            self._transport = issuer_transport(self)
+            self._transport = httpx.MockTransport(self._answer)
         return self._transport
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            return httpx.Response(405, json={"error": "method not allowed"})
+        if request.url == httpx.URL(self.jwks_url):
+            self.count_jwks_request()
+            return httpx.Response(200, json=self.jwks())
+        if request.url == httpx.URL(self.discovery_url):
+            return httpx.Response(200, json=self.discovery_document())
+        return httpx.Response(404, json={"error": "not found"})
 
     def serve(self) -> ServedIssuer:
         """Serve the JWKS and discovery document over HTTP on 127.0.0.1 (a context manager).

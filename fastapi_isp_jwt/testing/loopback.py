@@ -5,15 +5,26 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi_isp_jwt import JWTAuth
-from fastapi_isp_jwt.testing.published import PublishingIssuer
 
 __all__ = ["ServedIssuer"]
 
 JWKS_PATH = "/.well-known/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+class PublishingIssuer(Protocol):
+    """What the server needs of a `TestIssuer`, which imports this module (never the reverse)."""
+
+    def auth(self, **options: Any) -> JWTAuth: ...
+
+    def jwks(self) -> dict[str, Any]: ...
+
+    def discovery_document(self, jwks_url: str | None = None) -> dict[str, Any]: ...
+
+    def count_jwks_request(self) -> None: ...
 
 
 class ServedIssuer:
@@ -49,11 +60,7 @@ class ServedIssuer:
 
         Keyword arguments are those of ``JWTAuth`` and win over these defaults.
         """
-        options.setdefault("issuer", self.issuer.issuer)
-        options.setdefault("audience", self.issuer.audience)
-        options.setdefault("algorithms", (self.issuer.signing_key.alg,))
-        options.setdefault("jwks_url", self.jwks_url)
-        return JWTAuth(**options)
+        return self.issuer.auth(**{"jwks_url": self.jwks_url, **options})
 
     def start(self) -> ServedIssuer:
         self._thread.start()
