@@ -19,7 +19,6 @@ import anyio.lowlevel
 import httpx
 
 from fastapi_isp_jwt import io
-from fastapi_isp_jwt.client.answer import Failure, Token
 from fastapi_isp_jwt.client.options import (
     RequestOptions,
     Secret,
@@ -28,7 +27,7 @@ from fastapi_isp_jwt.client.options import (
     token_endpoint,
 )
 from fastapi_isp_jwt.client.state import TokenState
-from fastapi_isp_jwt.client.token_request import request_token
+from fastapi_isp_jwt.client.token_request import Failure, Token, request_token
 
 __all__ = ["ClientCredentials"]
 
