@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,14 +19,12 @@ from fastapi_isp_jwt.dev_issuer.authority import (
     OPENID_SCOPES,
     AuthorizationRequest,
     DevAuthority,
-    parse_basic,
-    single_values,
+    OAuthError,
     with_query,
 )
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
-from fastapi_isp_jwt.dev_issuer.oauth_error import OAuthError
 from fastapi_isp_jwt.dev_issuer.pages import PAGE_HEADERS, error_page, login_page
-from fastapi_isp_jwt.minting import SigningKey
+from fastapi_isp_jwt.minting import SigningKey, is_unicode_text
 
 __all__ = ["create_app"]
 
@@ -124,7 +124,7 @@ def create_app(
     @app.post("/authorize")
     async def log_in(request: Request) -> Response:
         pending = _authorization_request(authority, request)
-        form = single_values(_parse_form(await _read_body(request), _media_type(request)))
+        form = _single_values(_parse_form(await _read_body(request), _media_type(request)))
         username = form.get("username", "")
         try:
             user = authority.log_in(username, form.get("password", ""))
@@ -143,7 +143,7 @@ def create_app(
     @app.post("/oauth/token")
     async def token(request: Request) -> JSONResponse:
         body = await _read_body(request)
-        params = single_values(_parse_token_request(body, _media_type(request)))
+        params = _single_values(_parse_token_request(body, _media_type(request)))
         answer = authority.exchange(params, _basic_credentials(request))
         return JSONResponse(answer, headers=_NO_STORE)
 
@@ -159,9 +159,30 @@ def _registered_origins(config: DevIssuerConfig) -> list[str]:
     return sorted(origins)
 
 
+def _single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Request parameters by name; a repeated name is an error, an empty value is absent.
+
+    RFC 6749 §3.1/§3.2: parameters must not be repeated, and one sent without a value is
+    treated as omitted. Names and values must be Unicode text (no lone surrogates).
+    """
+    values: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in pairs:
+        # A JSON body may escape a lone surrogate (\ud800): no Unicode text, it would fail
+        # later wherever it is encoded, e.g. when a secret is compared.
+        if not (is_unicode_text(name) and is_unicode_text(value)):
+            raise OAuthError("invalid_request", "parameters must be UTF-8 text")
+        if name in seen:
+            raise OAuthError("invalid_request", f"the parameter {name!r} was sent more than once")
+        seen.add(name)
+        if value:
+            values[name] = value
+    return values
+
+
 def _authorization_request(authority: DevAuthority, request: Request) -> AuthorizationRequest:
     return authority.check_authorization_request(
-        single_values(list(request.query_params.multi_items()))
+        _single_values(list(request.query_params.multi_items()))
     )
 
 
@@ -220,7 +241,15 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     scheme, _, credentials = headers[0].partition(" ")
     if scheme.lower() != "basic":
         raise OAuthError("invalid_request", "client authentication uses HTTP Basic only")
-    return parse_basic(credentials)
+    # RFC 6749 §2.3.1: base64 of the form-encoded client id and secret, joined by a colon.
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_request", "the Basic credentials are not valid base64") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise OAuthError("invalid_request", "the Basic credentials need client_id:client_secret")
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def _refusal_response(request: Request, refusal: OAuthError) -> Response:
