@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from html import escape
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
@@ -23,7 +24,6 @@ from fastapi_isp_jwt.dev_issuer.authority import (
     with_query,
 )
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
-from fastapi_isp_jwt.dev_issuer.pages import PAGE_HEADERS, error_page, login_page
 from fastapi_isp_jwt.minting import SigningKey, is_unicode_text
 
 __all__ = ["create_app"]
@@ -40,6 +40,29 @@ _FORM = "application/x-www-form-urlencoded"
 # tests/test_dev_issuer.py holds the two rules to the same answers.
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _LOOPBACK_ORIGIN = rf"http://(localhost|127(\.{_OCTET}){{3}}|\[::1\])(:[0-9]{{1,5}})?"
+
+# No scripts, no framing, nothing cached: the page holds a login form.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; background: #f4f5f7; margin: 0; }
+main { max-width: 22rem; margin: 4rem auto; background: #fff; padding: 2rem;
+       border-radius: 8px; box-shadow: 0 1px 4px rgba(0,0,0,.15); }
+.notice { background: #fff4d6; border: 1px solid #e0c060; padding: .5rem; font-size: .85rem; }
+.error { color: #a00000; }
+label { display: block; margin-top: 1rem; font-weight: 600; }
+input { width: 100%; box-sizing: border-box; padding: .5rem; margin-top: .25rem; }
+button { margin-top: 1.5rem; width: 100%; padding: .6rem; font-size: 1rem; }
+code { word-break: break-all; }
+"""
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -111,15 +134,7 @@ def create_app(
 
     @app.get("/authorize")
     async def show_login(request: Request) -> Response:
-        pending = _authorization_request(authority, request)
-        return HTMLResponse(
-            login_page(
-                action=_form_action(request),
-                client_id=pending.client.client_id,
-                audience=pending.audience,
-            ),
-            headers=PAGE_HEADERS,
-        )
+        return _login_page(request, _authorization_request(authority, request))
 
     @app.post("/authorize")
     async def log_in(request: Request) -> Response:
@@ -130,14 +145,7 @@ def create_app(
             user = authority.log_in(username, form.get("password", ""))
         except OAuthError as refusal:
             # Wrong credentials: the user tries again; the client hears nothing yet.
-            page = login_page(
-                action=_form_action(request),
-                client_id=pending.client.client_id,
-                audience=pending.audience,
-                username=username,
-                error=refusal.description,
-            )
-            return HTMLResponse(page, status_code=400, headers=PAGE_HEADERS)
+            return _login_page(request, pending, username, error=refusal.description)
         return RedirectResponse(authority.grant_code(pending, user), status_code=302)
 
     @app.post("/oauth/token")
@@ -184,12 +192,6 @@ def _authorization_request(authority: DevAuthority, request: Request) -> Authori
     return authority.check_authorization_request(
         _single_values(list(request.query_params.multi_items()))
     )
-
-
-def _form_action(request: Request) -> str:
-    # The login form posts back to the very request it answers, so the POST is checked
-    # exactly like the GET was.
-    return "/authorize?" + request.url.query
 
 
 def _media_type(request: Request) -> str:
@@ -253,22 +255,56 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 def _refusal_response(request: Request, refusal: OAuthError) -> Response:
+    answer = {"error": refusal.error, "error_description": refusal.description}
     if refusal.redirect_uri is not None:
-        answer = {"error": refusal.error, "error_description": refusal.description}
         if refusal.state is not None:
             answer["state"] = refusal.state
         return RedirectResponse(with_query(refusal.redirect_uri, answer), status_code=302)
     if request.url.path == "/authorize":
-        return HTMLResponse(
-            error_page(refusal.error, refusal.description),
-            status_code=refusal.status_code,
-            headers=PAGE_HEADERS,
-        )
+        # The client or its redirect URI cannot be trusted: no redirect, a page instead.
+        error, description = escape(refusal.error), escape(refusal.description)
+        body = f"<h1>Cannot log in</h1>\n<p><code>{error}</code>: {description}</p>"
+        return _html_page("Error", body, refusal.status_code)
     headers = dict(_NO_STORE)
     if refusal.basic_challenge:
         headers["WWW-Authenticate"] = 'Basic realm="fastapi-isp-jwt dev issuer"'
-    return JSONResponse(
-        {"error": refusal.error, "error_description": refusal.description},
-        status_code=refusal.status_code,
-        headers=headers,
+    return JSONResponse(answer, status_code=refusal.status_code, headers=headers)
+
+
+def _html_page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    page = (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} · fastapi-isp-jwt dev issuer</title>"
+        f"<style>{_STYLE}</style></head>\n<body><main>\n"
+        '<p class="notice">fastapi-isp-jwt dev issuer: for local development only.</p>\n'
+        f"{body}\n</main></body></html>\n"
+    )
+    return HTMLResponse(page, status_code=status_code, headers=_PAGE_HEADERS)
+
+
+def _login_page(
+    request: Request, pending: AuthorizationRequest, username: str = "", error: str | None = None
+) -> HTMLResponse:
+    # The form posts back to the very request it answers, so the POST is checked exactly
+    # like the GET was.
+    action = "/authorize?" + request.url.query
+    message = f'<p class="error" role="alert">{escape(error)}</p>\n' if error else ""
+    return _html_page(
+        "Log in",
+        "<h1>Log in</h1>\n"
+        f"<p>to <strong>{escape(pending.client.client_id)}</strong> "
+        f"for <code>{escape(pending.audience)}</code></p>\n"
+        f"{message}"
+        f'<form method="post" action="{escape(action)}">\n'
+        '<label for="username">Username</label>\n'
+        '<input id="username" name="username" type="text" autocomplete="username" '
+        f'required autofocus value="{escape(username)}">\n'
+        '<label for="password">Password</label>\n'
+        '<input id="password" name="password" type="password" '
+        'autocomplete="current-password" required>\n'
+        '<button type="submit">Log in</button>\n'
+        "</form>",
+        status_code=400 if error else 200,
     )
