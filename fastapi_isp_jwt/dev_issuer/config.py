@@ -136,14 +136,6 @@ class DevUser:
             object.__setattr__(self, "subject", _default_subject(self.username))
 
 
-def _default_clients() -> tuple[DevClient, ...]:
-    return (DevClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_CLIENT_SCOPES),)
-
-
-def _default_users() -> tuple[DevUser, ...]:
-    return (DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD, DEFAULT_USER_SCOPES),)
-
-
 @dataclass(frozen=True)
 class DevIssuerConfig:
     """Everything the dev issuer serves; all of it is checked at construction.
@@ -157,8 +149,10 @@ class DevIssuerConfig:
     """
 
     port: int = DEFAULT_PORT
-    clients: tuple[DevClient, ...] = field(default_factory=_default_clients)
-    users: tuple[DevUser, ...] = field(default_factory=_default_users)
+    clients: tuple[DevClient, ...] = (
+        DevClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_CLIENT_SCOPES),
+    )
+    users: tuple[DevUser, ...] = (DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD, DEFAULT_USER_SCOPES),)
     audiences: tuple[str, ...] = (PLATFORM_AUDIENCE_PREFIX + ORGANIZATION_PLACEHOLDER,)
     token_lifetime: int = 3600
     code_lifetime: int = 60
@@ -304,18 +298,11 @@ def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -
     unknown = set(document) - _TOP_KEYS
     if unknown:
         raise ConfigurationError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-    options: dict[str, Any] = {k: v for k, v in document.items() if k not in ("clients", "users")}
-    if "clients" in document:
-        client_keys = {f.name for f in fields(DevClient)}
-        options["clients"] = tuple(
-            DevClient(**_with_tuples(e))
-            for e in _entries("clients", document["clients"], client_keys)
-        )
-    if "users" in document:
-        user_keys = {f.name for f in fields(DevUser)}
-        options["users"] = tuple(
-            DevUser(**_with_tuples(e)) for e in _entries("users", document["users"], user_keys)
-        )
+    options: dict[str, Any] = dict(document)
+    for kind, entry_class in (("clients", DevClient), ("users", DevUser)):
+        if kind in document:
+            entries = _entries(kind, document[kind], {f.name for f in fields(entry_class)})
+            options[kind] = tuple(entry_class(**_with_tuples(e)) for e in entries)
     if "audiences" in document:
         audiences = document["audiences"]
         options["audiences"] = tuple(audiences) if isinstance(audiences, list) else audiences
