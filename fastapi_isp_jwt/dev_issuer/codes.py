@@ -98,7 +98,5 @@ def is_valid_challenge(challenge: str) -> bool:
 
 
 def verifier_matches(verifier: str, challenge: str) -> bool:
-    """Whether ``verifier`` is the secret behind ``challenge`` (compared in constant time)."""
-    if not is_valid_verifier(verifier):
-        return False
+    """Whether a valid ``verifier`` is the secret behind ``challenge`` (in constant time)."""
     return hmac.compare_digest(s256_challenge(verifier), challenge)
