@@ -206,10 +206,8 @@ class DevIssuerConfig:
     @property
     def scopes(self) -> tuple[str, ...]:
         """Every scope some client or user may be granted."""
-        every = [s for c in self.clients for s in c.scopes] + [
-            s for u in self.users for s in u.scopes
-        ]
-        return tuple(dict.fromkeys(every))
+        granted = [c.scopes for c in self.clients] + [u.scopes for u in self.users]
+        return tuple(dict.fromkeys(s for scopes in granted for s in scopes))
 
 
 def one_client_and_user(
