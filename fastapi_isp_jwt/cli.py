@@ -34,7 +34,6 @@ from fastapi_isp_jwt.dev_issuer import (
     DEFAULT_PASSWORD,
     DEFAULT_PORT,
     DEFAULT_USERNAME,
-    DevIssuerConfig,
     DevUser,
     default_key_file,
     load_config,
@@ -64,7 +63,7 @@ _ACCOUNT_FLAGS = (
 )
 
 
-def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
+def _run_dev_issuer(args: argparse.Namespace, out: TextIO) -> int:
     accounts = {
         name: getattr(args, name) for name in _ACCOUNT_FLAGS if getattr(args, name) is not None
     }
@@ -87,11 +86,7 @@ def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
     if args.token_lifetime is not None:
         changes["token_lifetime"] = args.token_lifetime
     changes["key_file"] = args.key_file or config.key_file or default_key_file()
-    return dataclasses.replace(config, **changes)
-
-
-def _run_dev_issuer(args: argparse.Namespace, out: TextIO) -> int:
-    serve(_dev_issuer_config(args), out=out)
+    serve(dataclasses.replace(config, **changes), out=out)
     return EXIT_OK
 
 
