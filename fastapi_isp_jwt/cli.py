@@ -79,8 +79,6 @@ def _run_dev_issuer(args: argparse.Namespace, out: TextIO) -> int:
     changes: dict[str, Any] = {}
     if args.port is not None:
         changes["port"] = args.port
-    elif args.config is None:
-        changes["port"] = DEFAULT_PORT
     if args.audience:
         changes["audiences"] = tuple(args.audience)
     if args.token_lifetime is not None:
