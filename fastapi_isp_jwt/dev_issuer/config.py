@@ -300,10 +300,7 @@ def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -
     for kind, entry_class in (("clients", DevClient), ("users", DevUser)):
         if kind in document:
             entries = _entries(kind, document[kind], {f.name for f in fields(entry_class)})
-            options[kind] = tuple(entry_class(**_with_tuples(e)) for e in entries)
-    if "audiences" in document:
-        audiences = document["audiences"]
-        options["audiences"] = tuple(audiences) if isinstance(audiences, list) else audiences
+            options[kind] = tuple(entry_class(**entry) for entry in entries)
     if "key_file" in document:
         key_file = document["key_file"]
         if not isinstance(key_file, str) or not key_file:
@@ -314,10 +311,6 @@ def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -
         return DevIssuerConfig(**options)
     except TypeError as exc:  # a missing required key in a client or user
         raise ConfigurationError(f"incomplete config: {exc}") from None
-
-
-def _with_tuples(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
 
 
 def load_config(path: str | Path) -> DevIssuerConfig:
