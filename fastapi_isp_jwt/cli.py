@@ -256,12 +256,10 @@ def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         return EXIT_OK if claims is not None else EXIT_INVALID
     try:
         principal = verifier.verify_sync(token)
-    except IssuerUnavailableError as error:
-        # No verdict on the token: its issuer's keys could not be had.
-        out.write(f"  cannot verify: {error.description}\n  reason: {error.reason.value}\n")
-        outcome = EXIT_INVALID
     except AuthError as error:
-        out.write(f"  invalid: {error.description}\n  reason: {error.reason.value}\n")
+        # An unavailable issuer is no verdict on the token: its keys could not be had.
+        verdict = "cannot verify" if isinstance(error, IssuerUnavailableError) else "invalid"
+        out.write(f"  {verdict}: {error.description}\n  reason: {error.reason.value}\n")
         outcome = EXIT_INVALID
     else:
         out.write(f"  valid: {_describe(principal)}\n")
