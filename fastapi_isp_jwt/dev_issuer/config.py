@@ -34,7 +34,6 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_USERNAME",
     "DEFAULT_USER_SCOPES",
-    "ORGANIZATION_PLACEHOLDER",
     "DevClient",
     "DevIssuerConfig",
     "DevUser",
