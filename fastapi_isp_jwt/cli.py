@@ -53,14 +53,15 @@ EXIT_USAGE = 2
 # -- dev-issuer ----------------------------------------------------------------------------
 
 
-_ACCOUNT_FLAGS = (
-    "client_id",
-    "client_secret",
-    "client_scopes",
-    "username",
-    "password",
-    "user_scopes",
-)
+# The keyword arguments of one_client_and_user, each a flag of its own.
+_ACCOUNT_FLAGS = {
+    "client_id": f"the client's id (default {DEFAULT_CLIENT_ID})",
+    "client_secret": "the client's secret (default: the pinned one)",
+    "client_scopes": "space-delimited scopes of the client",
+    "username": f"the user's login (default {DEFAULT_USERNAME})",
+    "password": "the user's password (default: the pinned one)",
+    "user_scopes": "space-delimited scopes of the user",
+}
 
 
 def _run_dev_issuer(args: argparse.Namespace, out: TextIO) -> int:
@@ -296,12 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--audience", action="append", help="an API tokens may be issued for (repeatable)"
     )
     dev.add_argument("--token-lifetime", type=int, help="access token lifetime in seconds")
-    dev.add_argument("--client-id", help=f"the client's id (default {DEFAULT_CLIENT_ID})")
-    dev.add_argument("--client-secret", help="the client's secret (default: the pinned one)")
-    dev.add_argument("--client-scopes", help="space-delimited scopes of the client")
-    dev.add_argument("--username", help=f"the user's login (default {DEFAULT_USERNAME})")
-    dev.add_argument("--password", help="the user's password (default: the pinned one)")
-    dev.add_argument("--user-scopes", help="space-delimited scopes of the user")
+    for name, help_text in _ACCOUNT_FLAGS.items():
+        dev.add_argument("--" + name.replace("_", "-"), help=help_text)
 
     mint = commands.add_parser(
         "mint",
