@@ -58,6 +58,10 @@ class _Template:
         return candidate if _valid_organization(candidate) else None
 
 
+# An exact audience of the platform names its organization as a template would.
+_PLATFORM_TEMPLATE = _Template(PLATFORM_AUDIENCE_PREFIX, "")
+
+
 def _parse_template(audience: str) -> _Template:
     if audience.count(ORGANIZATION_PLACEHOLDER) != 1:
         raise ConfigurationError(
@@ -72,14 +76,6 @@ def _parse_template(audience: str) -> _Template:
     if "{" in prefix + suffix or "}" in prefix + suffix:
         raise ConfigurationError(f"audience template {audience!r} has an unknown placeholder")
     return _Template(prefix, suffix)
-
-
-def _platform_organization(audience: str) -> str | None:
-    if audience.startswith(PLATFORM_AUDIENCE_PREFIX):
-        candidate = audience[len(PLATFORM_AUDIENCE_PREFIX) :]
-        if _valid_organization(candidate):
-            return candidate
-    return None
 
 
 class AudiencePolicy:
@@ -98,7 +94,7 @@ class AudiencePolicy:
             if "{" in audience or "}" in audience:
                 templates.append(_parse_template(audience))
             else:
-                exact[audience] = _platform_organization(audience)
+                exact[audience] = _PLATFORM_TEMPLATE.organization_in(audience)
         if organizations is not None:
             organizations = frozenset(organizations)
             bad = sorted(org for org in organizations if not _valid_organization(org))

@@ -88,12 +88,10 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> floa
         if value is not _ABSENT and type(value) is not str:
             raise InvalidTokenError(Reason.CLAIM_MALFORMED, name)
     permissions = payload.get("permissions")
-    if permissions is not None:
-        if type(permissions) is not list:
-            raise InvalidTokenError(Reason.CLAIM_MALFORMED, "permissions")
-        for permission in permissions:
-            if type(permission) is not str:
-                raise InvalidTokenError(Reason.CLAIM_MALFORMED, "permissions")
+    if permissions is not None and (
+        type(permissions) is not list or any(type(p) is not str for p in permissions)
+    ):
+        raise InvalidTokenError(Reason.CLAIM_MALFORMED, "permissions")
 
     if rules.required_claims and not rules.required_claims.issubset(payload):
         raise InvalidTokenError(Reason.REQUIRED_CLAIM)

@@ -34,7 +34,6 @@ from fastapi_isp_jwt.dev_issuer import (
     DEFAULT_PASSWORD,
     DEFAULT_PORT,
     DEFAULT_USERNAME,
-    DevIssuerConfig,
     DevUser,
     default_key_file,
     load_config,
@@ -54,17 +53,18 @@ EXIT_USAGE = 2
 # -- dev-issuer ----------------------------------------------------------------------------
 
 
-_ACCOUNT_FLAGS = (
-    "client_id",
-    "client_secret",
-    "client_scopes",
-    "username",
-    "password",
-    "user_scopes",
-)
+# The keyword arguments of one_client_and_user, each a flag of its own.
+_ACCOUNT_FLAGS = {
+    "client_id": f"the client's id (default {DEFAULT_CLIENT_ID})",
+    "client_secret": "the client's secret (default: the pinned one)",
+    "client_scopes": "space-delimited scopes of the client",
+    "username": f"the user's login (default {DEFAULT_USERNAME})",
+    "password": "the user's password (default: the pinned one)",
+    "user_scopes": "space-delimited scopes of the user",
+}
 
 
-def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
+def _run_dev_issuer(args: argparse.Namespace, out: TextIO) -> int:
     accounts = {
         name: getattr(args, name) for name in _ACCOUNT_FLAGS if getattr(args, name) is not None
     }
@@ -80,18 +80,12 @@ def _dev_issuer_config(args: argparse.Namespace) -> DevIssuerConfig:
     changes: dict[str, Any] = {}
     if args.port is not None:
         changes["port"] = args.port
-    elif args.config is None:
-        changes["port"] = DEFAULT_PORT
     if args.audience:
         changes["audiences"] = tuple(args.audience)
     if args.token_lifetime is not None:
         changes["token_lifetime"] = args.token_lifetime
     changes["key_file"] = args.key_file or config.key_file or default_key_file()
-    return dataclasses.replace(config, **changes)
-
-
-def _run_dev_issuer(args: argparse.Namespace, out: TextIO) -> int:
-    serve(_dev_issuer_config(args), out=out)
+    serve(dataclasses.replace(config, **changes), out=out)
     return EXIT_OK
 
 
@@ -263,12 +257,10 @@ def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         return EXIT_OK if claims is not None else EXIT_INVALID
     try:
         principal = verifier.verify_sync(token)
-    except IssuerUnavailableError as error:
-        # No verdict on the token: its issuer's keys could not be had.
-        out.write(f"  cannot verify: {error.description}\n  reason: {error.reason.value}\n")
-        outcome = EXIT_INVALID
     except AuthError as error:
-        out.write(f"  invalid: {error.description}\n  reason: {error.reason.value}\n")
+        # An unavailable issuer is no verdict on the token: its keys could not be had.
+        verdict = "cannot verify" if isinstance(error, IssuerUnavailableError) else "invalid"
+        out.write(f"  {verdict}: {error.description}\n  reason: {error.reason.value}\n")
         outcome = EXIT_INVALID
     else:
         out.write(f"  valid: {_describe(principal)}\n")
@@ -305,12 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--audience", action="append", help="an API tokens may be issued for (repeatable)"
     )
     dev.add_argument("--token-lifetime", type=int, help="access token lifetime in seconds")
-    dev.add_argument("--client-id", help=f"the client's id (default {DEFAULT_CLIENT_ID})")
-    dev.add_argument("--client-secret", help="the client's secret (default: the pinned one)")
-    dev.add_argument("--client-scopes", help="space-delimited scopes of the client")
-    dev.add_argument("--username", help=f"the user's login (default {DEFAULT_USERNAME})")
-    dev.add_argument("--password", help="the user's password (default: the pinned one)")
-    dev.add_argument("--user-scopes", help="space-delimited scopes of the user")
+    for name, help_text in _ACCOUNT_FLAGS.items():
+        dev.add_argument("--" + name.replace("_", "-"), help=help_text)
 
     mint = commands.add_parser(
         "mint",

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from jwt.algorithms import Algorithm, ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from fastapi_isp_jwt.algorithms import ALGORITHMS
 
@@ -34,6 +34,12 @@ _EC_CURVES: dict[str, ec.EllipticCurve] = {
     "P-256": ec.SECP256R1(),
     "P-384": ec.SECP384R1(),
     "P-521": ec.SECP521R1(),
+}
+
+_JWK_WRITERS: dict[str, type[Algorithm]] = {
+    "RSA": RSAAlgorithm,
+    "EC": ECAlgorithm,
+    "OKP": OKPAlgorithm,
 }
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -89,11 +95,8 @@ class SigningKey:
         """Load a private key saved with `to_pem`; ``alg`` must fit the key's type."""
         _key_type(alg)
         private_key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(
-            private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-        ):
-            raise ValueError(f"the key does not fit the algorithm {alg!r}")
-        return cls(kid=kid, alg=alg, private_key=private_key)
+        # Any other key type (DSA, X25519...) is refused by the check in __post_init__.
+        return cls(kid=kid, alg=alg, private_key=private_key)  # type: ignore[arg-type]
 
     def to_pem(self) -> bytes:
         """The private key as unencrypted PKCS#8 PEM, for a local key file only."""
@@ -105,14 +108,8 @@ class SigningKey:
 
     def public_jwk(self) -> dict[str, Any]:
         """The public half as a JWK, the way an Auth0 tenant publishes it."""
-        public = self.private_key.public_key()
-        jwk: dict[str, Any]
-        if isinstance(public, rsa.RSAPublicKey):
-            jwk = dict(RSAAlgorithm.to_jwk(public, as_dict=True))
-        elif isinstance(public, ec.EllipticCurvePublicKey):
-            jwk = dict(ECAlgorithm.to_jwk(public, as_dict=True))
-        else:
-            jwk = dict(OKPAlgorithm.to_jwk(public, as_dict=True))
+        writer = _JWK_WRITERS[_key_type(self.alg)[0]]
+        jwk = dict(writer.to_jwk(self.private_key.public_key(), as_dict=True))
         jwk.update(kid=self.kid, alg=self.alg, use="sig")
         return jwk
 

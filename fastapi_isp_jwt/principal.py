@@ -161,8 +161,6 @@ def _scopes_of(payload: Mapping[str, Any]) -> frozenset[str]:
 
 _from_timestamp = datetime.fromtimestamp
 _UTC = timezone.utc
-
-
 _ALL_FIELDS = frozenset(Principal.model_fields)
 _set_attribute = object.__setattr__
 

@@ -13,9 +13,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from fastapi_isp_jwt.client.answer import Failure, Token
 from fastapi_isp_jwt.client.options import RequestOptions, Secret
-from fastapi_isp_jwt.client.token_request import request_token
+from fastapi_isp_jwt.client.token_request import Failure, Token, request_token
 from fastapi_isp_jwt.io import Fetch, Flow, Pause, Reply
 
 TOKEN_URL = "https://tenant.example/oauth/token"

@@ -19,7 +19,6 @@ import anyio.lowlevel
 import httpx
 
 from fastapi_isp_jwt import io
-from fastapi_isp_jwt.client.answer import Failure, Token
 from fastapi_isp_jwt.client.options import (
     RequestOptions,
     Secret,
@@ -28,7 +27,7 @@ from fastapi_isp_jwt.client.options import (
     token_endpoint,
 )
 from fastapi_isp_jwt.client.state import TokenState
-from fastapi_isp_jwt.client.token_request import request_token
+from fastapi_isp_jwt.client.token_request import Failure, Token, request_token
 
 __all__ = ["ClientCredentials"]
 
@@ -42,29 +41,17 @@ class ClientCredentials(httpx.Auth):
     may serve both, and should be shared by every client that calls the same API so they
     share its token. ``examples/m2m_client.py`` shows both uses.
 
-    Behaviour:
-
-    * the token is reused until ``expires_in`` minus a safety margin (``refresh_margin``
-      seconds, at most half the token's lifetime) has passed;
-    * however many requests need a new token at once, one token request is made for all
-      of them: one for all threads, and one per event loop for tasks;
-    * when no valid token is held (the first one, or after expiry), token requests
-      answered with 429 or 5xx, or lost to a network error or the timeout, are retried up
-      to ``max_attempts`` times in all, waiting ``Retry-After`` when the endpoint sends it
-      and a jittered exponential backoff (``backoff``, doubling, capped at ``max_backoff``)
-      otherwise; a ``Retry-After`` longer than ``max_backoff`` ends the retries at once;
-    * a renewal while the current token is still valid is a single attempt with no
-      waiting; if it fails, the current token is used, and no renewal is tried for a pause
-      that grows like the backoff (at least 1 s, at most ``max_backoff``, or the endpoint's
-      longer ``Retry-After``) and always ends 5 s before the token expires, so callers are
-      never held up while a valid token exists;
-    * when the API answers 401, a new token is fetched and the request is sent once more
-      (only if its body can be sent again; streamed uploads are not replayed); if that new
-      token cannot be obtained, the call raises `TokenRequestError` instead of returning
-      the 401;
-    * every failure is a `TokenRequestError` carrying the
-      OAuth ``error`` code and HTTP status; the secret never appears in it, in logs or in
-      ``repr``.
+    Behaviour, told in full in the machine-to-machine guide: the token is reused until
+    ``expires_in`` minus ``refresh_margin`` (at most half its lifetime) has passed; one token
+    request serves every caller that needs a new token at once (one for all threads, one
+    per event loop); without a valid token, 429, 5xx, network errors and timeouts are
+    retried up to ``max_attempts`` times in all, waiting ``Retry-After`` or a jittered,
+    doubling backoff, and a ``Retry-After`` over ``max_backoff`` ends the retries; a renewal
+    while the token is still valid is one attempt, and if it fails the current token is
+    used for a pause that ends 5 s before it expires; a 401 from the API fetches a new token
+    and replays the request once (not a streamed upload), raising if none can be had. Every
+    failure is a `TokenRequestError` with the OAuth ``error`` code and HTTP status; the
+    secret never appears in it, in logs or in ``repr``.
 
     Args:
         token_url: The token endpoint. ``https`` is required except on loopback hosts

@@ -14,6 +14,7 @@ import httpx
 
 from fastapi_isp_jwt.errors import ConfigurationError
 from fastapi_isp_jwt.grammar import check_endpoint_url, parse_domain
+from fastapi_isp_jwt.minting import is_unicode_text
 
 __all__ = ["RequestOptions", "Secret", "required_text", "scope_text", "token_endpoint"]
 
@@ -123,10 +124,8 @@ def scope_text(scope: str | Iterable[str] | None) -> str | None:
 
 def _utf8_text(name: str, value: str) -> str:
     # The form body is UTF-8: a lone surrogate would fail there, at request time.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigurationError(f"{name} must be encodable as UTF-8") from None
+    if not is_unicode_text(value):
+        raise ConfigurationError(f"{name} must be encodable as UTF-8")
     return value
 
 

@@ -12,8 +12,8 @@ import logging
 import math
 import threading
 
-from fastapi_isp_jwt.client.answer import Failure, Token
 from fastapi_isp_jwt.client.options import RequestOptions
+from fastapi_isp_jwt.client.token_request import Failure, Token
 from fastapi_isp_jwt.errors import TokenRequestError
 
 __all__ = ["TokenState"]

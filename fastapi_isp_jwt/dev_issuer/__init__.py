@@ -6,6 +6,7 @@ tenant's, so a service can be tried end to end with no account and no network.
 """
 
 from fastapi_isp_jwt.dev_issuer.app import create_app
+from fastapi_isp_jwt.dev_issuer.codes import s256_challenge
 from fastapi_isp_jwt.dev_issuer.config import (
     DEFAULT_AUDIENCE,
     DEFAULT_CLIENT_ID,
@@ -21,7 +22,6 @@ from fastapi_isp_jwt.dev_issuer.config import (
     load_config,
 )
 from fastapi_isp_jwt.dev_issuer.keyfile import default_key_file, load_or_create_key
-from fastapi_isp_jwt.dev_issuer.pkce import s256_challenge
 from fastapi_isp_jwt.dev_issuer.server import RunningDevIssuer, running, serve
 
 __all__ = [

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
 from collections.abc import Callable
+from html import escape
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,14 +20,11 @@ from fastapi_isp_jwt.dev_issuer.authority import (
     OPENID_SCOPES,
     AuthorizationRequest,
     DevAuthority,
-    parse_basic,
-    single_values,
+    OAuthError,
     with_query,
 )
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
-from fastapi_isp_jwt.dev_issuer.oauth_error import OAuthError
-from fastapi_isp_jwt.dev_issuer.pages import PAGE_HEADERS, error_page, login_page
-from fastapi_isp_jwt.minting import SigningKey
+from fastapi_isp_jwt.minting import SigningKey, is_unicode_text
 
 __all__ = ["create_app"]
 
@@ -40,6 +40,29 @@ _FORM = "application/x-www-form-urlencoded"
 # tests/test_dev_issuer.py holds the two rules to the same answers.
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _LOOPBACK_ORIGIN = rf"http://(localhost|127(\.{_OCTET}){{3}}|\[::1\])(:[0-9]{{1,5}})?"
+
+# No scripts, no framing, nothing cached: the page holds a login form.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; background: #f4f5f7; margin: 0; }
+main { max-width: 22rem; margin: 4rem auto; background: #fff; padding: 2rem;
+       border-radius: 8px; box-shadow: 0 1px 4px rgba(0,0,0,.15); }
+.notice { background: #fff4d6; border: 1px solid #e0c060; padding: .5rem; font-size: .85rem; }
+.error { color: #a00000; }
+label { display: block; margin-top: 1rem; font-weight: 600; }
+input { width: 100%; box-sizing: border-box; padding: .5rem; margin-top: .25rem; }
+button { margin-top: 1.5rem; width: 100%; padding: .6rem; font-size: 1rem; }
+code { word-break: break-all; }
+"""
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -111,39 +134,24 @@ def create_app(
 
     @app.get("/authorize")
     async def show_login(request: Request) -> Response:
-        pending = _authorization_request(authority, request)
-        return HTMLResponse(
-            login_page(
-                action=_form_action(request),
-                client_id=pending.client.client_id,
-                audience=pending.audience,
-            ),
-            headers=PAGE_HEADERS,
-        )
+        return _login_page(request, _authorization_request(authority, request))
 
     @app.post("/authorize")
     async def log_in(request: Request) -> Response:
         pending = _authorization_request(authority, request)
-        form = single_values(_parse_form(await _read_body(request), _media_type(request)))
+        form = _single_values(_parse_form(await _read_body(request), _media_type(request)))
         username = form.get("username", "")
         try:
             user = authority.log_in(username, form.get("password", ""))
         except OAuthError as refusal:
             # Wrong credentials: the user tries again; the client hears nothing yet.
-            page = login_page(
-                action=_form_action(request),
-                client_id=pending.client.client_id,
-                audience=pending.audience,
-                username=username,
-                error=refusal.description,
-            )
-            return HTMLResponse(page, status_code=400, headers=PAGE_HEADERS)
+            return _login_page(request, pending, username, error=refusal.description)
         return RedirectResponse(authority.grant_code(pending, user), status_code=302)
 
     @app.post("/oauth/token")
     async def token(request: Request) -> JSONResponse:
         body = await _read_body(request)
-        params = single_values(_parse_token_request(body, _media_type(request)))
+        params = _single_values(_parse_token_request(body, _media_type(request)))
         answer = authority.exchange(params, _basic_credentials(request))
         return JSONResponse(answer, headers=_NO_STORE)
 
@@ -159,16 +167,31 @@ def _registered_origins(config: DevIssuerConfig) -> list[str]:
     return sorted(origins)
 
 
+def _single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Request parameters by name; a repeated name is an error, an empty value is absent.
+
+    RFC 6749 §3.1/§3.2: parameters must not be repeated, and one sent without a value is
+    treated as omitted. Names and values must be Unicode text (no lone surrogates).
+    """
+    values: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in pairs:
+        # A JSON body may escape a lone surrogate (\ud800): no Unicode text, it would fail
+        # later wherever it is encoded, e.g. when a secret is compared.
+        if not (is_unicode_text(name) and is_unicode_text(value)):
+            raise OAuthError("invalid_request", "parameters must be UTF-8 text")
+        if name in seen:
+            raise OAuthError("invalid_request", f"the parameter {name!r} was sent more than once")
+        seen.add(name)
+        if value:
+            values[name] = value
+    return values
+
+
 def _authorization_request(authority: DevAuthority, request: Request) -> AuthorizationRequest:
     return authority.check_authorization_request(
-        single_values(list(request.query_params.multi_items()))
+        _single_values(list(request.query_params.multi_items()))
     )
-
-
-def _form_action(request: Request) -> str:
-    # The login form posts back to the very request it answers, so the POST is checked
-    # exactly like the GET was.
-    return "/authorize?" + request.url.query
 
 
 def _media_type(request: Request) -> str:
@@ -220,26 +243,68 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     scheme, _, credentials = headers[0].partition(" ")
     if scheme.lower() != "basic":
         raise OAuthError("invalid_request", "client authentication uses HTTP Basic only")
-    return parse_basic(credentials)
+    # RFC 6749 §2.3.1: base64 of the form-encoded client id and secret, joined by a colon.
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_request", "the Basic credentials are not valid base64") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise OAuthError("invalid_request", "the Basic credentials need client_id:client_secret")
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def _refusal_response(request: Request, refusal: OAuthError) -> Response:
+    answer = {"error": refusal.error, "error_description": refusal.description}
     if refusal.redirect_uri is not None:
-        answer = {"error": refusal.error, "error_description": refusal.description}
         if refusal.state is not None:
             answer["state"] = refusal.state
         return RedirectResponse(with_query(refusal.redirect_uri, answer), status_code=302)
     if request.url.path == "/authorize":
-        return HTMLResponse(
-            error_page(refusal.error, refusal.description),
-            status_code=refusal.status_code,
-            headers=PAGE_HEADERS,
-        )
+        # The client or its redirect URI cannot be trusted: no redirect, a page instead.
+        error, description = escape(refusal.error), escape(refusal.description)
+        body = f"<h1>Cannot log in</h1>\n<p><code>{error}</code>: {description}</p>"
+        return _html_page("Error", body, refusal.status_code)
     headers = dict(_NO_STORE)
     if refusal.basic_challenge:
         headers["WWW-Authenticate"] = 'Basic realm="fastapi-isp-jwt dev issuer"'
-    return JSONResponse(
-        {"error": refusal.error, "error_description": refusal.description},
-        status_code=refusal.status_code,
-        headers=headers,
+    return JSONResponse(answer, status_code=refusal.status_code, headers=headers)
+
+
+def _html_page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    page = (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} · fastapi-isp-jwt dev issuer</title>"
+        f"<style>{_STYLE}</style></head>\n<body><main>\n"
+        '<p class="notice">fastapi-isp-jwt dev issuer: for local development only.</p>\n'
+        f"{body}\n</main></body></html>\n"
+    )
+    return HTMLResponse(page, status_code=status_code, headers=_PAGE_HEADERS)
+
+
+def _login_page(
+    request: Request, pending: AuthorizationRequest, username: str = "", error: str | None = None
+) -> HTMLResponse:
+    # The form posts back to the very request it answers, so the POST is checked exactly
+    # like the GET was.
+    action = "/authorize?" + request.url.query
+    message = f'<p class="error" role="alert">{escape(error)}</p>\n' if error else ""
+    return _html_page(
+        "Log in",
+        "<h1>Log in</h1>\n"
+        f"<p>to <strong>{escape(pending.client.client_id)}</strong> "
+        f"for <code>{escape(pending.audience)}</code></p>\n"
+        f"{message}"
+        f'<form method="post" action="{escape(action)}">\n'
+        '<label for="username">Username</label>\n'
+        '<input id="username" name="username" type="text" autocomplete="username" '
+        f'required autofocus value="{escape(username)}">\n'
+        '<label for="password">Password</label>\n'
+        '<input id="password" name="password" type="password" '
+        'autocomplete="current-password" required>\n'
+        '<button type="submit">Log in</button>\n'
+        "</form>",
+        status_code=400 if error else 200,
     )

@@ -6,36 +6,26 @@ Every refusal is an `OAuthError` carrying its RFC 6749 code. Tokens are minted b
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from fastapi_isp_jwt.dev_issuer.codes import CodeStore, PendingGrant
-from fastapi_isp_jwt.dev_issuer.config import DevClient, DevIssuerConfig, DevUser
-from fastapi_isp_jwt.dev_issuer.oauth_error import OAuthError
-from fastapi_isp_jwt.dev_issuer.pkce import is_valid_challenge, is_valid_verifier, verifier_matches
-from fastapi_isp_jwt.grammar import is_loopback_host
-from fastapi_isp_jwt.minting import (
-    SigningKey,
-    is_unicode_text,
-    jwks_of,
-    sign_token,
-    tenant_claims,
+from fastapi_isp_jwt.dev_issuer.codes import (
+    CodeStore,
+    PendingGrant,
+    is_valid_challenge,
+    is_valid_verifier,
+    verifier_matches,
 )
+from fastapi_isp_jwt.dev_issuer.config import DevClient, DevIssuerConfig, DevUser
+from fastapi_isp_jwt.errors import ISPJWTError
+from fastapi_isp_jwt.grammar import is_loopback_host
+from fastapi_isp_jwt.minting import SigningKey, jwks_of, sign_token, tenant_claims
 
-__all__ = [
-    "OPENID_SCOPES",
-    "AuthorizationRequest",
-    "DevAuthority",
-    "parse_basic",
-    "single_values",
-    "with_query",
-]
+__all__ = ["OPENID_SCOPES", "AuthorizationRequest", "DevAuthority", "OAuthError", "with_query"]
 
 # Scopes about the login itself rather than an API; passed through to the token as Auth0 does.
 # offline_access is not among them: the dev issuer gives no refresh tokens.
@@ -44,25 +34,34 @@ OPENID_SCOPES = ("openid", "profile", "email")
 _UNUSED_SECRET = b"a secret compared when the client is unknown, so that timing tells nothing"
 
 
-def single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    """Request parameters by name; a repeated name is an error, an empty value is absent.
+class OAuthError(ISPJWTError):
+    """A refusal with an RFC 6749 ``error`` code and a fixed, human-readable description.
 
-    RFC 6749 §3.1/§3.2: parameters must not be repeated, and one sent without a value is
-    treated as omitted. Names and values must be Unicode text (no lone surrogates).
+    At the token endpoint it becomes a JSON body (§5.2). At the authorization endpoint it
+    is sent back to the client's ``redirect_uri`` (§4.1.2.1) when that URI is trusted,
+    and shown on an error page otherwise (``redirect_uri`` is then ``None``).
     """
-    values: dict[str, str] = {}
-    seen: set[str] = set()
-    for name, value in pairs:
-        # A JSON body may escape a lone surrogate (\ud800): no Unicode text, it would fail
-        # later wherever it is encoded, e.g. when a secret is compared.
-        if not (is_unicode_text(name) and is_unicode_text(value)):
-            raise OAuthError("invalid_request", "parameters must be UTF-8 text")
-        if name in seen:
-            raise OAuthError("invalid_request", f"the parameter {name!r} was sent more than once")
-        seen.add(name)
-        if value:
-            values[name] = value
-    return values
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status_code: int = 400,
+        redirect_uri: str | None = None,
+        state: str | None = None,
+        basic_challenge: bool = False,
+    ) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status_code = status_code
+        self.redirect_uri = redirect_uri
+        self.state = state
+        self.basic_challenge = basic_challenge
+
+    def __repr__(self) -> str:
+        return f"OAuthError({self.error!r}, {self.description!r})"
 
 
 def _same_secret(given: str, expected: str | None) -> bool:
@@ -159,16 +158,11 @@ class DevAuthority:
             raise refuse("invalid_request", "code_challenge_method must be S256")
         if not is_valid_challenge(challenge):
             raise refuse("invalid_request", "code_challenge is not a base64url SHA-256 digest")
-        audience = params.get("audience")
-        if audience is None:
-            raise refuse("invalid_request", "audience is required")
-        if not self.config.accepts_audience(audience):
-            raise refuse("invalid_request", "audience is not an API of this issuer")
         return AuthorizationRequest(
             client=client,
             redirect_uri=redirect_uri,
             state=state,
-            audience=audience,
+            audience=self._audience(params, refuse),
             scope=tuple(dict.fromkeys(params.get("scope", "").split())),
             code_challenge=challenge,
         )
@@ -235,15 +229,7 @@ class DevAuthority:
         if not_granted:
             raise OAuthError("invalid_scope", "the client was not granted every requested scope")
         scope = requested or client.scopes
-        claims = tenant_claims(
-            self.config.issuer,
-            audience,
-            client_id=client.client_id,
-            scopes=scope,
-            permissions=scope,
-            expires_in=self.config.token_lifetime,
-        )
-        return self._token_response(sign_token(claims, self.signing_key), scope)
+        return self._token_response(audience, client, None, scope, permissions=scope)
 
     def _authorization_code(
         self, params: Mapping[str, str], basic: tuple[str, str] | None
@@ -268,16 +254,10 @@ class DevAuthority:
             raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
         if not verifier_matches(verifier, grant.code_challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-        claims = tenant_claims(
-            self.config.issuer,
-            [grant.audience, self.config.issuer + "userinfo"],
-            client_id=client.client_id,
-            subject=grant.subject,
-            scopes=grant.scope,
-            permissions=grant.permissions,
-            expires_in=self.config.token_lifetime,
+        audiences = [grant.audience, self.config.issuer + "userinfo"]
+        return self._token_response(
+            audiences, client, grant.subject, grant.scope, permissions=grant.permissions
         )
-        return self._token_response(sign_token(claims, self.signing_key), grant.scope)
 
     def _authenticate(
         self, params: Mapping[str, str], basic: tuple[str, str] | None
@@ -312,17 +292,36 @@ class DevAuthority:
             return OAuthError("invalid_client", description, status_code=401, basic_challenge=True)
         return OAuthError("invalid_client", description)
 
-    def _audience(self, params: Mapping[str, str]) -> str:
+    def _audience(
+        self, params: Mapping[str, str], refuse: Callable[[str, str], OAuthError] = OAuthError
+    ) -> str:
         audience = params.get("audience")
         if audience is None:
-            raise OAuthError("invalid_request", "audience is required")
+            raise refuse("invalid_request", "audience is required")
         if not self.config.accepts_audience(audience):
-            raise OAuthError("invalid_request", "audience is not an API of this issuer")
+            raise refuse("invalid_request", "audience is not an API of this issuer")
         return audience
 
-    def _token_response(self, token: str, scope: tuple[str, ...]) -> dict[str, Any]:
+    def _token_response(
+        self,
+        audience: str | list[str],
+        client: DevClient,
+        subject: str | None,
+        scope: tuple[str, ...],
+        *,
+        permissions: tuple[str, ...],
+    ) -> dict[str, Any]:
+        claims = tenant_claims(
+            self.config.issuer,
+            audience,
+            client_id=client.client_id,
+            subject=subject,
+            scopes=scope,
+            permissions=permissions,
+            expires_in=self.config.token_lifetime,
+        )
         return {
-            "access_token": token,
+            "access_token": sign_token(claims, self.signing_key),
             "token_type": "Bearer",
             "expires_in": self.config.token_lifetime,
             "scope": " ".join(scope),
@@ -333,15 +332,3 @@ class DevAuthority:
         if client.redirect_uris:
             return uri in client.redirect_uris
         return _is_loopback_uri(uri)
-
-
-def parse_basic(credentials: str) -> tuple[str, str]:
-    """Client id and secret from the part after ``Basic `` (RFC 6749 §2.3.1)."""
-    try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise OAuthError("invalid_request", "the Basic credentials are not valid base64") from None
-    client_id, colon, secret = decoded.partition(":")
-    if not colon or not client_id:
-        raise OAuthError("invalid_request", "the Basic credentials need client_id:client_secret")
-    return unquote_plus(client_id), unquote_plus(secret)

@@ -1,16 +1,33 @@
-"""Authorization codes: random, short-lived, bound to one login, and usable once."""
+"""Authorization codes: random, short-lived, bound to one login by PKCE, and usable once.
+
+PKCE (RFC 7636) is S256 only: ``plain`` protects nothing.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
 import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["CodeStore", "PendingGrant"]
+__all__ = [
+    "CodeStore",
+    "PendingGrant",
+    "is_valid_challenge",
+    "is_valid_verifier",
+    "s256_challenge",
+    "verifier_matches",
+]
 
 _MAX_OUTSTANDING = 10_000
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+# base64url of a SHA-256 digest, without padding: always 43 characters.
+_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True)
@@ -64,3 +81,22 @@ class CodeStore:
             if expires_at > now:
                 break
             self._codes.popitem(last=False)
+
+
+def s256_challenge(verifier: str) -> str:
+    """The ``code_challenge`` a client sends for ``verifier``."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def is_valid_verifier(verifier: str) -> bool:
+    return _VERIFIER.fullmatch(verifier) is not None
+
+
+def is_valid_challenge(challenge: str) -> bool:
+    return _CHALLENGE.fullmatch(challenge) is not None
+
+
+def verifier_matches(verifier: str, challenge: str) -> bool:
+    """Whether a valid ``verifier`` is the secret behind ``challenge`` (in constant time)."""
+    return hmac.compare_digest(s256_challenge(verifier), challenge)

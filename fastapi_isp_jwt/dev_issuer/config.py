@@ -34,7 +34,6 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_USERNAME",
     "DEFAULT_USER_SCOPES",
-    "ORGANIZATION_PLACEHOLDER",
     "DevClient",
     "DevIssuerConfig",
     "DevUser",
@@ -136,14 +135,6 @@ class DevUser:
             object.__setattr__(self, "subject", _default_subject(self.username))
 
 
-def _default_clients() -> tuple[DevClient, ...]:
-    return (DevClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_CLIENT_SCOPES),)
-
-
-def _default_users() -> tuple[DevUser, ...]:
-    return (DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD, DEFAULT_USER_SCOPES),)
-
-
 @dataclass(frozen=True)
 class DevIssuerConfig:
     """Everything the dev issuer serves; all of it is checked at construction.
@@ -157,8 +148,10 @@ class DevIssuerConfig:
     """
 
     port: int = DEFAULT_PORT
-    clients: tuple[DevClient, ...] = field(default_factory=_default_clients)
-    users: tuple[DevUser, ...] = field(default_factory=_default_users)
+    clients: tuple[DevClient, ...] = (
+        DevClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_CLIENT_SCOPES),
+    )
+    users: tuple[DevUser, ...] = (DevUser(DEFAULT_USERNAME, DEFAULT_PASSWORD, DEFAULT_USER_SCOPES),)
     audiences: tuple[str, ...] = (PLATFORM_AUDIENCE_PREFIX + ORGANIZATION_PLACEHOLDER,)
     token_lifetime: int = 3600
     code_lifetime: int = 60
@@ -212,10 +205,8 @@ class DevIssuerConfig:
     @property
     def scopes(self) -> tuple[str, ...]:
         """Every scope some client or user may be granted."""
-        every = [s for c in self.clients for s in c.scopes] + [
-            s for u in self.users for s in u.scopes
-        ]
-        return tuple(dict.fromkeys(every))
+        granted = [c.scopes for c in self.clients] + [u.scopes for u in self.users]
+        return tuple(dict.fromkeys(s for scopes in granted for s in scopes))
 
 
 def one_client_and_user(
@@ -304,21 +295,11 @@ def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -
     unknown = set(document) - _TOP_KEYS
     if unknown:
         raise ConfigurationError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-    options: dict[str, Any] = {k: v for k, v in document.items() if k not in ("clients", "users")}
-    if "clients" in document:
-        client_keys = {f.name for f in fields(DevClient)}
-        options["clients"] = tuple(
-            DevClient(**_with_tuples(e))
-            for e in _entries("clients", document["clients"], client_keys)
-        )
-    if "users" in document:
-        user_keys = {f.name for f in fields(DevUser)}
-        options["users"] = tuple(
-            DevUser(**_with_tuples(e)) for e in _entries("users", document["users"], user_keys)
-        )
-    if "audiences" in document:
-        audiences = document["audiences"]
-        options["audiences"] = tuple(audiences) if isinstance(audiences, list) else audiences
+    options: dict[str, Any] = dict(document)
+    for kind, entry_class in (("clients", DevClient), ("users", DevUser)):
+        if kind in document:
+            entries = _entries(kind, document[kind], {f.name for f in fields(entry_class)})
+            options[kind] = tuple(entry_class(**entry) for entry in entries)
     if "key_file" in document:
         key_file = document["key_file"]
         if not isinstance(key_file, str) or not key_file:
@@ -329,10 +310,6 @@ def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -
         return DevIssuerConfig(**options)
     except TypeError as exc:  # a missing required key in a client or user
         raise ConfigurationError(f"incomplete config: {exc}") from None
-
-
-def _with_tuples(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
 
 
 def load_config(path: str | Path) -> DevIssuerConfig:

@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import ModuleType
-from typing import TextIO
+from typing import Any, TextIO
 
 from fastapi import FastAPI
 
@@ -25,16 +24,6 @@ __all__ = ["RunningDevIssuer", "banner", "running", "serve"]
 
 HOST = "127.0.0.1"
 _STARTUP_TIMEOUT = 10.0
-
-
-def _uvicorn() -> ModuleType:
-    try:
-        import uvicorn
-    except ModuleNotFoundError:
-        raise ImportError(
-            "the dev issuer needs uvicorn: pip install 'fastapi-isp-jwt[dev-issuer]'"
-        ) from None
-    return uvicorn
 
 
 def _bind(port: int) -> socket.socket:
@@ -51,8 +40,27 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
-def _signing_key(config: DevIssuerConfig) -> SigningKey | None:
-    return load_or_create_key(config.key_file) if config.key_file is not None else None
+@contextmanager
+def _bound(
+    config: DevIssuerConfig, signing_key: SigningKey | None, clock: Callable[[], float]
+) -> Iterator[tuple[DevIssuerConfig, FastAPI, Any, list[socket.socket]]]:
+    """The app and its uvicorn server, listening; port 0 becomes the port actually bound."""
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        raise ImportError(
+            "the dev issuer needs uvicorn: pip install 'fastapi-isp-jwt[dev-issuer]'"
+        ) from None
+    sock = _bind(config.port)
+    try:
+        config = dataclasses.replace(config, port=sock.getsockname()[1])
+        if signing_key is None and config.key_file is not None:
+            signing_key = load_or_create_key(config.key_file)
+        app = create_app(config, signing_key=signing_key, clock=clock)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        yield config, app, server, [sock]
+    finally:
+        sock.close()
 
 
 def banner(config: DevIssuerConfig) -> str:
@@ -73,17 +81,10 @@ def banner(config: DevIssuerConfig) -> str:
 
 def serve(config: DevIssuerConfig, *, out: TextIO = sys.stderr) -> None:
     """Serve in the foreground until interrupted (Ctrl-C)."""
-    uvicorn = _uvicorn()
-    sock = _bind(config.port)
-    try:
-        config = dataclasses.replace(config, port=sock.getsockname()[1])
-        app = create_app(config, signing_key=_signing_key(config))
+    with _bound(config, None, time.monotonic) as (config, _, server, sockets):
         out.write(banner(config))
         out.flush()
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+        server.run(sockets=sockets)
 
 
 @dataclass(frozen=True)
@@ -121,15 +122,10 @@ def running(
 
     Port 0 picks a free port; the issuer URL then names the port actually bound.
     """
-    config = config or DevIssuerConfig(port=0)
-    uvicorn = _uvicorn()
-    sock = _bind(config.port)
-    try:
-        config = dataclasses.replace(config, port=sock.getsockname()[1])
-        app = create_app(config, signing_key=signing_key or _signing_key(config), clock=clock)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    bound = _bound(config or DevIssuerConfig(port=0), signing_key, clock)
+    with bound as (config, app, server, sockets):
         thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="isp-dev-issuer", daemon=True
+            target=server.run, kwargs={"sockets": sockets}, name="isp-dev-issuer", daemon=True
         )
         thread.start()
         try:
@@ -142,5 +138,3 @@ def running(
         finally:
             server.should_exit = True
             thread.join()
-    finally:
-        sock.close()

@@ -10,10 +10,8 @@
 """
 
 from fastapi_isp_jwt.minting import SigningKey
-from fastapi_isp_jwt.testing.issuer import PLATFORM_AUDIENCE_PREFIX, TestIssuer
-from fastapi_isp_jwt.testing.loopback import ServedIssuer
-from fastapi_isp_jwt.testing.overrides import override_principal, principal_override
-from fastapi_isp_jwt.testing.principals import make_principal
+from fastapi_isp_jwt.testing.issuer import PLATFORM_AUDIENCE_PREFIX, ServedIssuer, TestIssuer
+from fastapi_isp_jwt.testing.overrides import make_principal, override_principal, principal_override
 
 __all__ = [
     "PLATFORM_AUDIENCE_PREFIX",

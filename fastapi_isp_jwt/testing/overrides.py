@@ -1,4 +1,4 @@
-"""Standing in for the token check in tests, without losing the route's scope checks.
+"""Standing in for the token check in tests: a principal built by hand, and an override.
 
 ``app.dependency_overrides[require_token] = lambda: principal`` looks right and is a trap:
 FastAPI then calls the lambda instead of ``require_token``, and the lambda never looks at
@@ -10,15 +10,18 @@ exactly as the real dependency would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, TypeVar, overload
 
 from fastapi import FastAPI
 from fastapi.security import SecurityScopes
 
-from fastapi_isp_jwt import JWTAuth, Principal
+from fastapi_isp_jwt import PLATFORM_AUDIENCE_PREFIX, JWTAuth, Principal
 
-__all__ = ["override_principal", "principal_override"]
+__all__ = ["make_principal", "override_principal", "principal_override"]
 
 
 def principal_override(auth: JWTAuth, principal: Principal) -> Callable[..., Principal]:
@@ -52,3 +55,80 @@ def override_principal(app: FastAPI, auth: JWTAuth, principal: Principal) -> Ite
             overrides[auth] = previous  # type: ignore[assignment]
         else:
             overrides.pop(auth, None)
+
+
+P = TypeVar("P", bound=Principal)
+
+
+@overload
+def make_principal(
+    subject: str = ...,
+    scopes: Iterable[str] = ...,
+    *,
+    organization: str | None = ...,
+    client_id: str = ...,
+    machine: bool = ...,
+    expires_in: float = ...,
+    principal_class: None = None,
+    **claims: Any,
+) -> Principal: ...
+
+
+@overload
+def make_principal(
+    subject: str = ...,
+    scopes: Iterable[str] = ...,
+    *,
+    organization: str | None = ...,
+    client_id: str = ...,
+    machine: bool = ...,
+    expires_in: float = ...,
+    principal_class: type[P],
+    **claims: Any,
+) -> P: ...
+
+
+def make_principal(
+    subject: str = "auth0|test-user",
+    scopes: Iterable[str] = (),
+    *,
+    organization: str | None = "acme",
+    client_id: str = "test-client",
+    machine: bool = False,
+    expires_in: float = 3600,
+    principal_class: type[Principal] | None = None,
+    **claims: Any,
+) -> Principal:
+    """A principal as a token from the tenant would give it.
+
+    ``machine=True`` makes a Client Credentials caller (``sub`` ``<client_id>@clients``).
+    Extra keyword arguments become claims, and fill the fields of a ``principal_class``
+    subclass that reads custom claims.
+    """
+    now = int(time.time())
+    granted = frozenset(scopes)
+    audience = (PLATFORM_AUDIENCE_PREFIX + organization,) if organization else ()
+    if machine:
+        subject = f"{client_id}@clients"
+    payload: dict[str, Any] = {
+        "sub": subject,
+        "aud": audience[0] if len(audience) == 1 else list(audience),
+        "iat": now,
+        "exp": int(now + expires_in),
+        "azp": client_id,
+        **({"scope": " ".join(sorted(granted))} if granted else {}),
+        **({"gty": "client-credentials"} if machine else {}),
+        **claims,
+    }
+    fields = {
+        "subject": subject,
+        "scopes": granted,
+        "audience": audience,
+        "organization": organization,
+        "client_id": client_id,
+        "is_machine": machine,
+        "issued_at": datetime.fromtimestamp(now, tz=timezone.utc),
+        "expires_at": datetime.fromtimestamp(payload["exp"], tz=timezone.utc),
+        "claims": payload,
+    }
+    return (principal_class or Principal).model_validate({**payload, **fields})
