@@ -17,6 +17,7 @@ from fastapi_isp_jwt.client.answer import Failure, Token
 from fastapi_isp_jwt.client.options import RequestOptions, Secret
 from fastapi_isp_jwt.client.token_request import request_token
 from fastapi_isp_jwt.io import Fetch, Flow, Pause, Reply
+from tests.support.clock import FakeClock
 
 TOKEN_URL = "https://tenant.example/oauth/token"
 
@@ -32,7 +33,7 @@ OPTIONS = RequestOptions(
     max_attempts=3,
     backoff=1.0,
     max_backoff=10.0,
-    clock=lambda: 1000.0,
+    clock=FakeClock(),
 )
 
 
