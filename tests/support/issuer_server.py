@@ -21,7 +21,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi_isp_jwt.testing.loopback import Exchange, LoopbackServer
 from tests.support.faults import (
@@ -44,6 +44,7 @@ TOKEN_PATH = "/oauth/token"
 RESOURCE_PATH = "/me"
 
 Document = Callable[[], dict[str, Any]]
+_Server = TypeVar("_Server", bound="IssuerServer")
 
 
 class IssuerServer(TokenEndpoint):
@@ -159,7 +160,7 @@ class IssuerServer(TokenEndpoint):
 
     # -- running -----------------------------------------------------------------------------
 
-    def start(self) -> IssuerServer:
+    def start(self: _Server) -> _Server:
         self._server.start()
         return self
 
@@ -167,7 +168,7 @@ class IssuerServer(TokenEndpoint):
         self.release_tokens()
         self._server.stop()
 
-    def __enter__(self) -> IssuerServer:
+    def __enter__(self: _Server) -> _Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
