@@ -1,7 +1,7 @@
 """ClientCredentials: Client Credentials tokens for calls out of the service.
 
 Tests talk to a real token endpoint and a real protected resource on 127.0.0.1
-(tests/support/token_server.py); the clock and the backoff sleep are injected, so nothing
+(tests/support/issuer_server.py); the clock and the backoff sleep are injected, so nothing
 here waits for a token to expire, for a retry or for a pause between renewals. A few
 inject a fault no real server produces through an httpx mock transport, and the deadline
 tests let a trickling answer run into a half-second timeout.
@@ -31,13 +31,9 @@ from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.client import ClientCredentials
 from fastapi_isp_jwt.dev_issuer import DEFAULT_AUDIENCE, DevIssuerConfig, running
 from fastapi_isp_jwt.errors import ConfigurationError, TokenRequestError
-from tests.support.issuer_server import closed_port_url
-from tests.support.token_server import (
-    AUDIENCE,
-    CLIENT_ID,
-    CLIENT_SECRET,
+from tests.support.clock import FakeClock
+from tests.support.faults import (
     Reply,
-    TokenServer,
     json_reply,
     oauth_error,
     redirect,
@@ -45,33 +41,13 @@ from tests.support.token_server import (
     token_body,
     unavailable,
 )
-
-
-class FakeClock:
-    """Monotonic time that only moves when a test (or a backoff sleep) moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-        await anyio.lowlevel.checkpoint()
+from tests.support.issuer_server import IssuerServer, closed_port_url
+from tests.support.token_endpoint import AUDIENCE, CLIENT_ID, CLIENT_SECRET
 
 
 @pytest.fixture
-def server() -> Iterator[TokenServer]:
-    with TokenServer() as running:
+def server() -> Iterator[IssuerServer]:
+    with IssuerServer() as running:
         yield running
 
 
@@ -81,11 +57,11 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def auth(server: TokenServer, clock: FakeClock) -> ClientCredentials:
+def auth(server: IssuerServer, clock: FakeClock) -> ClientCredentials:
     return credentials(server, clock)
 
 
-def credentials(server: TokenServer, clock: FakeClock, **options: Any) -> ClientCredentials:
+def credentials(server: IssuerServer, clock: FakeClock, **options: Any) -> ClientCredentials:
     settings: dict[str, Any] = {
         "token_url": server.token_url,
         "client_id": CLIENT_ID,
@@ -282,7 +258,7 @@ def test_nonsensical_options_are_refused(option: dict[str, Any]) -> None:
 
 
 def test_token_request_is_the_form_encoded_client_credentials_grant(
-    server: TokenServer, auth: ClientCredentials
+    server: IssuerServer, auth: ClientCredentials
 ) -> None:
     auth.get_token()
     assert server.token_content_types == ["application/x-www-form-urlencoded"]
@@ -296,12 +272,12 @@ def test_token_request_is_the_form_encoded_client_credentials_grant(
     ]
 
 
-def test_scopes_are_requested_space_delimited(server: TokenServer, clock: FakeClock) -> None:
+def test_scopes_are_requested_space_delimited(server: IssuerServer, clock: FakeClock) -> None:
     credentials(server, clock, scope=["read:channels", "write:channels"]).get_token()
     assert server.token_forms[0]["scope"] == "read:channels write:channels"
 
 
-def test_api_requests_carry_the_token_as_bearer(server: TokenServer, client: httpx.Client) -> None:
+def test_api_requests_carry_the_token_as_bearer(server: IssuerServer, client: httpx.Client) -> None:
     response = client.get(server.resource_url)
     assert response.status_code == 200
     assert bearer_of(response) == f"Bearer {server.issued[0]}"
@@ -309,7 +285,7 @@ def test_api_requests_carry_the_token_as_bearer(server: TokenServer, client: htt
 
 @pytest.mark.anyio
 async def test_async_api_requests_carry_the_token_as_bearer(
-    server: TokenServer, async_client: httpx.AsyncClient
+    server: IssuerServer, async_client: httpx.AsyncClient
 ) -> None:
     response = await async_client.get(server.resource_url)
     assert response.status_code == 200
@@ -317,9 +293,9 @@ async def test_async_api_requests_carry_the_token_as_bearer(
 
 
 def test_token_request_never_follows_a_redirect(
-    server: TokenServer, auth: ClientCredentials
+    server: IssuerServer, auth: ClientCredentials
 ) -> None:
-    server.script(redirect("http://127.0.0.1:9/steal"))
+    server.script(redirect("http://127.0.0.1:9/steal", status=307))
     with pytest.raises(TokenRequestError) as caught:
         auth.get_token()
     assert caught.value.status_code == 307
@@ -329,14 +305,14 @@ def test_token_request_never_follows_a_redirect(
 # -- caching and expiry --------------------------------------------------------------
 
 
-def test_one_token_serves_many_requests(server: TokenServer, client: httpx.Client) -> None:
+def test_one_token_serves_many_requests(server: IssuerServer, client: httpx.Client) -> None:
     statuses = [client.get(server.resource_url).status_code for _ in range(10)]
     assert statuses == [200] * 10
     assert server.token_requests == 1
 
 
 def test_token_is_kept_until_expires_in_minus_the_margin(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     server.expires_in = 3600
     auth = credentials(server, clock, refresh_margin=60)
@@ -346,7 +322,9 @@ def test_token_is_kept_until_expires_in_minus_the_margin(
     assert server.token_requests == 1
 
 
-def test_token_is_renewed_once_the_margin_is_reached(server: TokenServer, clock: FakeClock) -> None:
+def test_token_is_renewed_once_the_margin_is_reached(
+    server: IssuerServer, clock: FakeClock
+) -> None:
     server.expires_in = 3600
     auth = credentials(server, clock, refresh_margin=60)
     first = auth.get_token()
@@ -356,7 +334,7 @@ def test_token_is_renewed_once_the_margin_is_reached(server: TokenServer, clock:
 
 
 def test_short_lived_token_is_kept_for_half_its_lifetime(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     server.expires_in = 10
     auth = credentials(server, clock, refresh_margin=60)
@@ -369,7 +347,7 @@ def test_short_lived_token_is_kept_for_half_its_lifetime(
 
 
 def test_expires_in_sent_as_a_numeric_string_is_understood(
-    server: TokenServer, auth: ClientCredentials, clock: FakeClock
+    server: IssuerServer, auth: ClientCredentials, clock: FakeClock
 ) -> None:
     server.expires_in = "3600"
     first = auth.get_token()
@@ -378,7 +356,7 @@ def test_expires_in_sent_as_a_numeric_string_is_understood(
 
 
 def test_failed_renewal_falls_back_to_the_still_valid_token(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     server.expires_in = 3600
     auth = credentials(server, clock, refresh_margin=60, max_attempts=1)
@@ -389,7 +367,7 @@ def test_failed_renewal_falls_back_to_the_still_valid_token(
 
 
 def test_failed_renewal_of_an_expired_token_is_an_error(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     server.expires_in = 3600
     auth = credentials(server, clock, refresh_margin=60, max_attempts=1)
@@ -405,7 +383,7 @@ def test_failed_renewal_of_an_expired_token_is_an_error(
 
 
 def token_in_its_renewal_window(
-    server: TokenServer, clock: FakeClock, **options: Any
+    server: IssuerServer, clock: FakeClock, **options: Any
 ) -> tuple[ClientCredentials, str]:
     """An instance holding a token valid for 3600 s, with the clock ``refresh_margin``
     (600 s unless given) before its expiry: renewal is due, the token still good."""
@@ -418,7 +396,7 @@ def token_in_its_renewal_window(
 
 
 def test_renewal_while_the_token_is_valid_is_one_attempt_without_waiting(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock, max_attempts=4)
     server.script(*[unavailable()] * 4)
@@ -429,7 +407,7 @@ def test_renewal_while_the_token_is_valid_is_one_attempt_without_waiting(
 
 @pytest.mark.anyio
 async def test_async_renewal_while_the_token_is_valid_is_one_attempt_without_waiting(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock, max_attempts=4)
     server.script(*[unavailable()] * 4)
@@ -439,7 +417,7 @@ async def test_async_renewal_while_the_token_is_valid_is_one_attempt_without_wai
 
 
 def test_after_a_failed_renewal_the_valid_token_is_used_without_asking_for_a_while(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock)
     server.script(unavailable())
@@ -451,7 +429,7 @@ def test_after_a_failed_renewal_the_valid_token_is_used_without_asking_for_a_whi
 
 @pytest.mark.anyio
 async def test_async_after_a_failed_renewal_the_valid_token_is_used_without_asking_for_a_while(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock)
     server.script(unavailable())
@@ -462,7 +440,7 @@ async def test_async_after_a_failed_renewal_the_valid_token_is_used_without_aski
 
 
 def test_renewal_is_tried_again_once_the_pause_has_passed(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock, backoff=1)
     server.script(unavailable())
@@ -473,7 +451,7 @@ def test_renewal_is_tried_again_once_the_pause_has_passed(
 
 
 def test_pauses_between_failed_renewals_double_up_to_max_backoff(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, _ = token_in_its_renewal_window(server, clock, backoff=1, max_backoff=4)
     server.script(*[unavailable()] * 6)
@@ -489,7 +467,7 @@ def test_pauses_between_failed_renewals_double_up_to_max_backoff(
 
 
 def test_pause_after_a_failed_renewal_lasts_at_least_a_second_without_backoff(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock, backoff=0, max_backoff=0)
     server.script(unavailable())
@@ -500,7 +478,7 @@ def test_pause_after_a_failed_renewal_lasts_at_least_a_second_without_backoff(
 
 
 def test_pause_after_a_failed_renewal_honours_a_longer_retry_after(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock, max_backoff=10)
     server.script(throttled(retry_after="120"))
@@ -513,7 +491,7 @@ def test_pause_after_a_failed_renewal_honours_a_longer_retry_after(
 
 
 def test_pause_after_a_failed_renewal_ends_five_seconds_before_expiry(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock, refresh_margin=100)
     server.script(throttled(retry_after="3600"))
@@ -526,7 +504,7 @@ def test_pause_after_a_failed_renewal_ends_five_seconds_before_expiry(
 
 
 def test_no_renewal_is_tried_in_the_last_five_seconds_after_a_failure_there(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, token = token_in_its_renewal_window(server, clock, refresh_margin=4)
     server.script(unavailable())
@@ -537,7 +515,7 @@ def test_no_renewal_is_tried_in_the_last_five_seconds_after_a_failure_there(
 
 
 def test_an_expired_token_is_renewed_with_retries_and_backoff(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, _ = token_in_its_renewal_window(server, clock, max_attempts=3)
     clock.advance(600)
@@ -548,7 +526,7 @@ def test_an_expired_token_is_renewed_with_retries_and_backoff(
 
 
 def test_a_renewal_the_token_expires_during_goes_on_with_retries(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth, _ = token_in_its_renewal_window(server, clock, max_attempts=2)
     server.script(unavailable())
@@ -570,7 +548,7 @@ def test_a_renewal_the_token_expires_during_goes_on_with_retries(
 
 @pytest.mark.anyio
 async def test_fifty_concurrent_async_requests_make_one_token_request(
-    server: TokenServer, async_client: httpx.AsyncClient
+    server: IssuerServer, async_client: httpx.AsyncClient
 ) -> None:
     server.hold_tokens()
     statuses: list[int] = []
@@ -588,7 +566,7 @@ async def test_fifty_concurrent_async_requests_make_one_token_request(
     assert server.token_requests == 1
 
 
-def test_twenty_threads_make_one_token_request(server: TokenServer, client: httpx.Client) -> None:
+def test_twenty_threads_make_one_token_request(server: IssuerServer, client: httpx.Client) -> None:
     server.hold_tokens()
     start = threading.Barrier(20)
     statuses: list[int] = []
@@ -611,7 +589,7 @@ def test_twenty_threads_make_one_token_request(server: TokenServer, client: http
 
 @pytest.mark.anyio
 async def test_tasks_queued_behind_a_failed_token_request_share_its_error(
-    server: TokenServer, async_client: httpx.AsyncClient
+    server: IssuerServer, async_client: httpx.AsyncClient
 ) -> None:
     server.hold_tokens()
     server.script(oauth_error("invalid_client", 401))
@@ -634,7 +612,7 @@ async def test_tasks_queued_behind_a_failed_token_request_share_its_error(
 
 
 def test_one_instance_serves_sync_and_async_clients(
-    server: TokenServer, auth: ClientCredentials
+    server: IssuerServer, auth: ClientCredentials
 ) -> None:
     async def async_call() -> httpx.Response:
         async with httpx.AsyncClient(auth=auth) as async_client:
@@ -654,7 +632,7 @@ def live_anyio_locks() -> int:
 
 @pytest.mark.anyio
 async def test_dropped_instances_leave_no_lock_behind_in_the_event_loop(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     before = live_anyio_locks()
     for _ in range(20):
@@ -678,7 +656,7 @@ def test_an_instance_does_not_keep_a_finished_event_loop_alive(auth: ClientCrede
 
 
 def test_throttled_token_request_waits_retry_after_then_succeeds(
-    server: TokenServer, auth: ClientCredentials, clock: FakeClock
+    server: IssuerServer, auth: ClientCredentials, clock: FakeClock
 ) -> None:
     server.script(throttled(retry_after="2"))
     auth.get_token()
@@ -688,7 +666,7 @@ def test_throttled_token_request_waits_retry_after_then_succeeds(
 
 @pytest.mark.anyio
 async def test_async_throttled_token_request_waits_retry_after_then_succeeds(
-    server: TokenServer, auth: ClientCredentials, clock: FakeClock
+    server: IssuerServer, auth: ClientCredentials, clock: FakeClock
 ) -> None:
     server.script(throttled(retry_after="3"))
     await auth.aget_token()
@@ -697,7 +675,7 @@ async def test_async_throttled_token_request_waits_retry_after_then_succeeds(
 
 
 def test_retry_after_as_an_http_date_is_honoured(
-    server: TokenServer, auth: ClientCredentials, clock: FakeClock
+    server: IssuerServer, auth: ClientCredentials, clock: FakeClock
 ) -> None:
     past = format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), usegmt=True)
     server.script(throttled(retry_after=past))
@@ -707,7 +685,7 @@ def test_retry_after_as_an_http_date_is_honoured(
 
 @pytest.mark.parametrize("unreadable", ["soon", "\u00b2", "-5", "Fri, 99 Foo 2024"])
 def test_unreadable_retry_after_falls_back_to_the_backoff(
-    server: TokenServer, clock: FakeClock, unreadable: str
+    server: IssuerServer, clock: FakeClock, unreadable: str
 ) -> None:
     auth = credentials(server, clock, backoff=1)
     server.script(throttled(retry_after=unreadable))
@@ -717,7 +695,7 @@ def test_unreadable_retry_after_falls_back_to_the_backoff(
 
 
 def test_retry_after_longer_than_max_backoff_ends_the_retries(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth = credentials(server, clock, max_backoff=10)
     later = format_datetime(datetime.now(timezone.utc) + timedelta(hours=1), usegmt=True)
@@ -730,7 +708,7 @@ def test_retry_after_longer_than_max_backoff_ends_the_retries(
 
 
 def test_server_errors_are_retried_with_growing_capped_backoff(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth = credentials(server, clock, max_attempts=5, backoff=1, max_backoff=3)
     server.script(unavailable(503), unavailable(502), unavailable(500), unavailable(504))
@@ -742,7 +720,7 @@ def test_server_errors_are_retried_with_growing_capped_backoff(
     assert server.token_requests == 5
 
 
-def test_retries_stop_after_max_attempts(server: TokenServer, clock: FakeClock) -> None:
+def test_retries_stop_after_max_attempts(server: IssuerServer, clock: FakeClock) -> None:
     auth = credentials(server, clock, max_attempts=3)
     server.script(*[unavailable(503)] * 5)
     with pytest.raises(TokenRequestError, match="HTTP 503") as caught:
@@ -796,7 +774,7 @@ ANSWER_CAP = 64 * 1024
 
 
 def test_an_answer_trickling_in_is_cut_off_at_the_timeout(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth = credentials(server, clock, timeout=0.5, max_attempts=1)
     server.script(TRICKLED_TOKEN)
@@ -807,7 +785,7 @@ def test_an_answer_trickling_in_is_cut_off_at_the_timeout(
 
 @pytest.mark.anyio
 async def test_async_an_answer_trickling_in_is_cut_off_at_the_timeout(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth = credentials(server, clock, timeout=0.5, max_attempts=1)
     server.script(TRICKLED_TOKEN)
@@ -815,20 +793,24 @@ async def test_async_an_answer_trickling_in_is_cut_off_at_the_timeout(
         await auth.aget_token()
 
 
-def test_an_answer_cut_off_at_the_timeout_is_retried(server: TokenServer, clock: FakeClock) -> None:
+def test_an_answer_cut_off_at_the_timeout_is_retried(
+    server: IssuerServer, clock: FakeClock
+) -> None:
     auth = credentials(server, clock, timeout=0.5, max_attempts=2)
     server.script(TRICKLED_TOKEN)
     assert auth.get_token() == server.issued[0]
     assert len(clock.sleeps) == 1
 
 
-def test_a_token_answer_of_64_kib_is_accepted(server: TokenServer, auth: ClientCredentials) -> None:
+def test_a_token_answer_of_64_kib_is_accepted(
+    server: IssuerServer, auth: ClientCredentials
+) -> None:
     server.script(Reply(200, token_body(size=ANSWER_CAP)))
     assert auth.get_token() == "abc"
 
 
 def test_a_token_answer_over_64_kib_is_refused(
-    server: TokenServer, auth: ClientCredentials
+    server: IssuerServer, auth: ClientCredentials
 ) -> None:
     server.script(Reply(200, token_body(size=ANSWER_CAP + 1)))
     with pytest.raises(TokenRequestError, match="larger than 65536 bytes") as caught:
@@ -837,7 +819,7 @@ def test_a_token_answer_over_64_kib_is_refused(
 
 
 def test_an_answer_of_unannounced_length_is_read_up_to_64_kib_only(
-    server: TokenServer, auth: ClientCredentials
+    server: IssuerServer, auth: ClientCredentials
 ) -> None:
     server.script(Reply(200, token_body(size=1024 * 1024), announce_length=False))
     with pytest.raises(TokenRequestError, match="larger than 65536 bytes"):
@@ -846,7 +828,7 @@ def test_an_answer_of_unannounced_length_is_read_up_to_64_kib_only(
 
 @pytest.mark.anyio
 async def test_async_an_answer_of_unannounced_length_is_read_up_to_64_kib_only(
-    server: TokenServer, auth: ClientCredentials
+    server: IssuerServer, auth: ClientCredentials
 ) -> None:
     server.script(Reply(200, token_body(size=1024 * 1024), announce_length=False))
     with pytest.raises(TokenRequestError, match="larger than 65536 bytes"):
@@ -854,7 +836,7 @@ async def test_async_an_answer_of_unannounced_length_is_read_up_to_64_kib_only(
 
 
 def test_an_oversized_error_answer_still_counts_by_its_status(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth = credentials(server, clock, max_attempts=2)
     server.script(Reply(503, b"x" * (ANSWER_CAP + 1), content_type="text/html"))
@@ -944,7 +926,7 @@ async def test_an_async_transport_passed_in_is_used_but_never_closed() -> None:
     ],
 )
 def test_oauth_errors_are_reported_by_name_and_not_retried(
-    server: TokenServer, auth: ClientCredentials, reply: Reply, oauth: str, status: int
+    server: IssuerServer, auth: ClientCredentials, reply: Reply, oauth: str, status: int
 ) -> None:
     server.script(reply)
     with pytest.raises(TokenRequestError, match=oauth) as caught:
@@ -953,7 +935,7 @@ def test_oauth_errors_are_reported_by_name_and_not_retried(
     assert server.token_requests == 1
 
 
-def test_wrong_secret_is_invalid_client(server: TokenServer, clock: FakeClock) -> None:
+def test_wrong_secret_is_invalid_client(server: IssuerServer, clock: FakeClock) -> None:
     auth = credentials(server, clock, client_secret="not-the-secret")
     with pytest.raises(TokenRequestError) as caught:
         auth.get_token()
@@ -961,7 +943,7 @@ def test_wrong_secret_is_invalid_client(server: TokenServer, clock: FakeClock) -
 
 
 def test_audience_the_application_may_not_use_is_access_denied(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth = credentials(server, clock, audience="https://platform.dtc.istreamplanet.net/other")
     with pytest.raises(TokenRequestError) as caught:
@@ -989,7 +971,7 @@ def test_audience_the_application_may_not_use_is_access_denied(
     ],
 )
 def test_unusable_token_responses_are_refused_before_any_api_call(
-    server: TokenServer, client: httpx.Client, payload: object, why: str
+    server: IssuerServer, client: httpx.Client, payload: object, why: str
 ) -> None:
     body = payload.encode() if isinstance(payload, str) else None
     server.script(Reply(200, body) if body is not None else json_reply(200, payload))
@@ -1003,7 +985,7 @@ def test_unusable_token_responses_are_refused_before_any_api_call(
 
 
 def test_refused_token_is_renewed_and_the_request_replayed(
-    server: TokenServer, client: httpx.Client
+    server: IssuerServer, client: httpx.Client
 ) -> None:
     client.get(server.resource_url)
     server.revoke_all()
@@ -1015,7 +997,7 @@ def test_refused_token_is_renewed_and_the_request_replayed(
 
 @pytest.mark.anyio
 async def test_async_refused_token_is_renewed_and_the_request_replayed(
-    server: TokenServer, async_client: httpx.AsyncClient
+    server: IssuerServer, async_client: httpx.AsyncClient
 ) -> None:
     await async_client.get(server.resource_url)
     server.revoke_all()
@@ -1024,7 +1006,7 @@ async def test_async_refused_token_is_renewed_and_the_request_replayed(
     assert (server.token_requests, server.resource_requests) == (2, 3)
 
 
-def test_request_is_replayed_only_once(server: TokenServer, client: httpx.Client) -> None:
+def test_request_is_replayed_only_once(server: IssuerServer, client: httpx.Client) -> None:
     server.refuse_every_token = True
     response = client.get(server.resource_url)
     assert response.status_code == 401
@@ -1032,7 +1014,7 @@ def test_request_is_replayed_only_once(server: TokenServer, client: httpx.Client
 
 
 def test_token_refused_right_after_a_renewal_is_not_renewed_again(
-    server: TokenServer, client: httpx.Client
+    server: IssuerServer, client: httpx.Client
 ) -> None:
     server.refuse_every_token = True
     client.get(server.resource_url)
@@ -1042,7 +1024,7 @@ def test_token_refused_right_after_a_renewal_is_not_renewed_again(
 
 
 def test_refused_token_whose_renewal_fails_raises_instead_of_returning_the_401(
-    server: TokenServer, client: httpx.Client
+    server: IssuerServer, client: httpx.Client
 ) -> None:
     client.get(server.resource_url)
     server.revoke_all()
@@ -1055,7 +1037,7 @@ def test_refused_token_whose_renewal_fails_raises_instead_of_returning_the_401(
 
 @pytest.mark.anyio
 async def test_async_refused_token_whose_renewal_fails_raises_instead_of_returning_the_401(
-    server: TokenServer, async_client: httpx.AsyncClient
+    server: IssuerServer, async_client: httpx.AsyncClient
 ) -> None:
     await async_client.get(server.resource_url)
     server.revoke_all()
@@ -1066,7 +1048,7 @@ async def test_async_refused_token_whose_renewal_fails_raises_instead_of_returni
     assert server.resource_requests == 2
 
 
-def test_replayed_request_carries_the_same_body(server: TokenServer, client: httpx.Client) -> None:
+def test_replayed_request_carries_the_same_body(server: IssuerServer, client: httpx.Client) -> None:
     client.get(server.resource_url)
     server.revoke_all()
     response = client.post(server.resource_url, json={"channel": "news"})
@@ -1075,7 +1057,7 @@ def test_replayed_request_carries_the_same_body(server: TokenServer, client: htt
 
 
 def test_streamed_upload_is_not_replayed_but_the_token_is_renewed(
-    server: TokenServer, client: httpx.Client
+    server: IssuerServer, client: httpx.Client
 ) -> None:
     client.get(server.resource_url)
     server.revoke_all()
@@ -1087,7 +1069,7 @@ def test_streamed_upload_is_not_replayed_but_the_token_is_renewed(
 
 @pytest.mark.anyio
 async def test_many_requests_refused_together_renew_the_token_once(
-    server: TokenServer, async_client: httpx.AsyncClient
+    server: IssuerServer, async_client: httpx.AsyncClient
 ) -> None:
     await async_client.get(server.resource_url)
     server.revoke_all()
@@ -1104,7 +1086,7 @@ async def test_many_requests_refused_together_renew_the_token_once(
     assert server.token_requests == 2
 
 
-def test_other_refusals_are_returned_untouched(server: TokenServer, client: httpx.Client) -> None:
+def test_other_refusals_are_returned_untouched(server: IssuerServer, client: httpx.Client) -> None:
     response = client.get(server.base_url + "/missing")
     assert response.status_code == 404
     assert server.token_requests == 1
@@ -1120,7 +1102,7 @@ def test_repr_names_the_client_but_not_the_secret(auth: ClientCredentials) -> No
 
 
 def test_token_request_errors_never_contain_the_secret(
-    server: TokenServer, clock: FakeClock
+    server: IssuerServer, clock: FakeClock
 ) -> None:
     auth = credentials(server, clock, client_secret=CLIENT_SECRET + "-wrong")
     with pytest.raises(TokenRequestError) as caught:
@@ -1131,7 +1113,7 @@ def test_token_request_errors_never_contain_the_secret(
 
 
 def test_secret_echoed_back_by_the_endpoint_is_redacted(
-    server: TokenServer, auth: ClientCredentials
+    server: IssuerServer, auth: ClientCredentials
 ) -> None:
     server.script(oauth_error("invalid_client", 401, f"wrong secret {CLIENT_SECRET}"))
     with pytest.raises(TokenRequestError, match=r"wrong secret \[redacted\]") as caught:
@@ -1140,7 +1122,7 @@ def test_secret_echoed_back_by_the_endpoint_is_redacted(
 
 
 def test_secret_echoed_back_as_the_error_code_is_redacted(
-    server: TokenServer, auth: ClientCredentials
+    server: IssuerServer, auth: ClientCredentials
 ) -> None:
     server.script(oauth_error(CLIENT_SECRET, 401))
     with pytest.raises(TokenRequestError) as caught:
@@ -1167,7 +1149,9 @@ def test_secret_in_a_transport_error_is_redacted(clock: FakeClock) -> None:
     assert CLIENT_SECRET not in str(caught.value)
 
 
-def test_the_library_s_own_wording_is_never_redacted(server: TokenServer, clock: FakeClock) -> None:
+def test_the_library_s_own_wording_is_never_redacted(
+    server: IssuerServer, clock: FakeClock
+) -> None:
     # A secret that happens to occur in fixed text must not garble it (or hint at the secret).
     auth = credentials(server, clock, client_secret="s", max_attempts=1)
     server.script(unavailable(503))
@@ -1177,7 +1161,7 @@ def test_the_library_s_own_wording_is_never_redacted(server: TokenServer, clock:
 
 
 def test_logs_never_contain_the_secret_or_the_token(
-    server: TokenServer, client: httpx.Client, caplog: pytest.LogCaptureFixture
+    server: IssuerServer, client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.script(throttled(retry_after="1"), oauth_error("server_error", 500, CLIENT_SECRET))
@@ -1194,7 +1178,7 @@ def test_logs_never_contain_the_secret_or_the_token(
 # -- the example and the dev issuer --------------------------------------------------
 
 
-def example_environment(server: TokenServer, **overrides: str) -> dict[str, str]:
+def example_environment(server: IssuerServer, **overrides: str) -> dict[str, str]:
     environ = {
         "ISP_TOKEN_URL": server.token_url,
         "ISP_CLIENT_ID": CLIENT_ID,
@@ -1207,7 +1191,7 @@ def example_environment(server: TokenServer, **overrides: str) -> dict[str, str]
 
 
 def test_example_makes_sync_and_async_calls_with_one_token(
-    server: TokenServer, capsys: pytest.CaptureFixture[str]
+    server: IssuerServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert m2m_client.main(example_environment(server)) == 0
     printed = capsys.readouterr().out.splitlines()
@@ -1216,7 +1200,7 @@ def test_example_makes_sync_and_async_calls_with_one_token(
 
 
 def test_example_reports_a_refused_client_without_its_secret(
-    server: TokenServer, capsys: pytest.CaptureFixture[str]
+    server: IssuerServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wrong = CLIENT_SECRET + "-old"
     assert m2m_client.main(example_environment(server, ISP_CLIENT_SECRET=wrong)) == 1

@@ -16,6 +16,7 @@ import pytest
 from fastapi_isp_jwt.client.options import RequestOptions, Secret
 from fastapi_isp_jwt.client.token_request import Failure, Token, request_token
 from fastapi_isp_jwt.io import Fetch, Flow, Pause, Reply
+from tests.support.clock import FakeClock
 
 TOKEN_URL = "https://tenant.example/oauth/token"
 
@@ -31,7 +32,7 @@ OPTIONS = RequestOptions(
     max_attempts=3,
     backoff=1.0,
     max_backoff=10.0,
-    clock=lambda: 1000.0,
+    clock=FakeClock(),
 )
 
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Security
 
 from fastapi_isp_jwt import ClientCredentials, JWTAuth, Principal, TokenRequestError
 from fastapi_isp_jwt.dev_issuer import DEFAULT_AUDIENCE, DevIssuerConfig, RunningDevIssuer, running
-from tests.support.timing import ManualClock
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ async def test_concurrent_calls_share_one_token(
 async def test_a_token_near_its_expiry_is_renewed(
     dev: RunningDevIssuer, api: RecordingAPI, counted: CountingTransport
 ) -> None:
-    clock = ManualClock()
+    clock = FakeClock()
     auth = credentials(dev, counted, refresh_margin=60, clock=clock)
     async with async_client(api, auth) as client:
         await client.get("/streams")

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from fastapi_isp_jwt import ConfigurationError, JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
-from tests.support.issuer_server import IssuerServer, closed_port_url, server_error
+from tests.support.faults import server_error
+from tests.support.issuer_server import IssuerServer, closed_port_url
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
 

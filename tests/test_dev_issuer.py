@@ -42,6 +42,7 @@ from fastapi_isp_jwt.dev_issuer.config import one_client_and_user
 from fastapi_isp_jwt.dev_issuer.server import banner
 from fastapi_isp_jwt.grammar import is_loopback_host
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer
+from tests.support.clock import FakeClock
 
 LOOPBACK_REDIRECT = "http://127.0.0.1:8000/docs/oauth2-redirect"
 PUBLIC_CLIENT = DevClient("browser-app", None, ("streams:read",))
@@ -79,14 +80,6 @@ def in_process(dev_issuer: RunningDevIssuer) -> Iterator[TestClient]:
         dev_issuer.app, base_url=dev_issuer.issuer, raise_server_exceptions=False
     ) as client:
         yield client
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def machine_token_request(**changes: str) -> dict[str, str]:
@@ -761,7 +754,7 @@ def test_expired_code_is_invalid_grant() -> None:
     ):
         verifier = new_verifier()
         code = code_for(http, verifier)
-        clock.now += 61
+        clock.advance(61)
 
         response = exchange(http, code, verifier)
 

@@ -35,6 +35,7 @@ from tests.security.mutations import (
     segment_rearrangements,
     truncations,
 )
+from tests.support.clock import FakeClock
 from tests.support.issuer_server import IssuerServer
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
@@ -82,7 +83,7 @@ class Target:
         auth = JWTAuth(
             issuer=TENANT, jwks_url=server.jwks_url, audience=ACME, algorithms=ALGORITHMS
         )
-        self.verifier = Verifier(auth.settings, clock=lambda: NOW)
+        self.verifier = Verifier(auth.settings, clock=FakeClock(NOW))
         self.signed: set[str] = set()
 
     def sign(self, header: Any, payload: Any, signature: str | None = None) -> str:

@@ -22,8 +22,10 @@ from fastapi_isp_jwt.errors import (
 from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.testing import TestIssuer
-from tests.support.issuer_server import IssuerServer, server_error
-from tests.support.timing import ManualClock, wait_until, without_suspending
+from tests.support.clock import FakeClock
+from tests.support.faults import server_error
+from tests.support.issuer_server import IssuerServer
+from tests.support.timing import wait_until, without_suspending
 
 TTL = 600.0
 COOLDOWN = 30.0
@@ -48,12 +50,12 @@ def server(running_server: IssuerServer, issuer: TestIssuer) -> IssuerServer:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def cache(server: IssuerServer, clock: ManualClock) -> JWKSCache:
+def cache(server: IssuerServer, clock: FakeClock) -> JWKSCache:
     return JWKSCache(server.jwks_url, ttl=TTL, cooldown=COOLDOWN, timeout=5.0, clock=clock)
 
 
@@ -137,7 +139,7 @@ async def test_first_lookup_fetches_the_key_set(
 
 @pytest.mark.anyio
 async def test_lookups_while_the_set_is_fresh_fetch_nothing(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     first = await cache.get_key(issuer.signing_key.kid)
     clock.advance(TTL * 0.7)
@@ -206,7 +208,7 @@ async def test_unchanged_key_stays_the_same_object_across_refreshes(
 
 @pytest.mark.anyio
 async def test_key_set_is_fetched_again_once_the_ttl_has_passed(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     await cache.get_key(issuer.signing_key.kid)
     clock.advance(TTL)
@@ -218,7 +220,7 @@ async def test_key_set_is_fetched_again_once_the_ttl_has_passed(
 
 @pytest.mark.anyio
 async def test_refresh_starts_in_the_background_before_expiry(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     await cache.get_key(issuer.signing_key.kid)
     clock.advance(TTL * 0.9)
@@ -233,7 +235,7 @@ async def test_refresh_starts_in_the_background_before_expiry(
 
 @pytest.mark.anyio
 async def test_cache_control_max_age_sets_the_lifetime(
-    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     server.cache_control = "public, max-age=120"
     await cache.get_key(issuer.signing_key.kid)
@@ -262,7 +264,7 @@ async def test_cache_control_is_kept_within_bounds(
     issuer: TestIssuer,
     server: IssuerServer,
     cache: JWKSCache,
-    clock: ManualClock,
+    clock: FakeClock,
     cache_control: str,
     lifetime: float,
 ) -> None:
@@ -296,7 +298,7 @@ async def test_cached_key_is_the_trusted_key_and_fetches_nothing(
 
 @pytest.mark.anyio
 async def test_cached_key_is_none_once_the_ttl_has_passed(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     await cache.get_key(issuer.signing_key.kid)
     clock.advance(TTL)
@@ -305,7 +307,7 @@ async def test_cached_key_is_none_once_the_ttl_has_passed(
 
 
 def test_cached_key_during_an_outage_starts_the_due_retry(
-    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     old_kid = issuer.signing_key.kid
     stale = cache.get_key_sync(old_kid)
@@ -326,7 +328,7 @@ def test_cached_key_during_an_outage_starts_the_due_retry(
 
 
 def test_one_cache_serves_several_event_loops_in_turn(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     kid = issuer.signing_key.kid
 
@@ -339,7 +341,7 @@ def test_one_cache_serves_several_event_loops_in_turn(
 
 
 def test_background_refresh_outlives_the_event_loop_that_started_it(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     kid = issuer.signing_key.kid
     asyncio.run(cache.get_key(kid))
@@ -403,7 +405,7 @@ def test_blocking_lookups_from_many_threads_on_a_cold_cache_make_one_fetch(
 
 
 def test_blocking_lookup_refreshes_ahead_of_expiry_in_a_background_thread(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     kid = issuer.signing_key.kid
     cache.get_key_sync(kid)
@@ -497,7 +499,7 @@ def test_given_blocking_http_client_is_used_and_never_closed(
 
 @pytest.mark.anyio
 async def test_with_a_given_client_the_background_refresh_is_a_task_of_its_loop(
-    issuer: TestIssuer, server: IssuerServer, clock: ManualClock
+    issuer: TestIssuer, server: IssuerServer, clock: FakeClock
 ) -> None:
     kid = issuer.signing_key.kid
     async with httpx.AsyncClient() as client:
@@ -513,7 +515,7 @@ async def test_with_a_given_client_the_background_refresh_is_a_task_of_its_loop(
 
 @pytest.mark.anyio
 async def test_aclose_stops_a_background_refresh_of_its_loop(
-    issuer: TestIssuer, server: IssuerServer, clock: ManualClock
+    issuer: TestIssuer, server: IssuerServer, clock: FakeClock
 ) -> None:
     kid = issuer.signing_key.kid
     async with httpx.AsyncClient() as client:
@@ -580,7 +582,7 @@ async def test_a_failure_streak_warns_once_and_recovery_is_logged(
     issuer: TestIssuer,
     server: IssuerServer,
     cache: JWKSCache,
-    clock: ManualClock,
+    clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     await cache.get_key(issuer.signing_key.kid)

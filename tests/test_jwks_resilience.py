@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +18,8 @@ import pytest
 from fastapi_isp_jwt.errors import InvalidTokenError, IssuerUnavailableError
 from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.testing import TestIssuer
-from tests.support.issuer_server import (
-    IssuerServer,
-    StreamingIssuerServer,
-    closed_port_url,
+from tests.support.clock import FakeClock
+from tests.support.faults import (
     endless,
     garbage,
     huge,
@@ -32,8 +28,10 @@ from tests.support.issuer_server import (
     server_error,
     slow,
     trickle,
+    trickled_head,
 )
-from tests.support.timing import ManualClock, wait_until, without_suspending
+from tests.support.issuer_server import IssuerServer, closed_port_url
+from tests.support.timing import wait_until, without_suspending
 
 TTL = 600.0
 COOLDOWN = 30.0
@@ -42,13 +40,9 @@ TIMEOUT = 0.5
 
 
 @pytest.fixture(scope="module")
-def running_server() -> Iterator[StreamingIssuerServer]:
-    running = StreamingIssuerServer()
-    running.start()
-    try:
+def running_server() -> Iterator[IssuerServer]:
+    with IssuerServer() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
@@ -57,7 +51,7 @@ def issuer() -> TestIssuer:
 
 
 @pytest.fixture
-def server(running_server: StreamingIssuerServer, issuer: TestIssuer) -> StreamingIssuerServer:
+def server(running_server: IssuerServer, issuer: TestIssuer) -> IssuerServer:
     running_server.reset()
     running_server.serve(issuer.jwks)
     return running_server
@@ -71,11 +65,11 @@ def private_server(issuer: TestIssuer) -> Iterator[IssuerServer]:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
-def make_cache(url: str, clock: ManualClock, **options: Any) -> JWKSCache:
+def make_cache(url: str, clock: FakeClock, **options: Any) -> JWKSCache:
     settings: dict[str, Any] = {
         "ttl": TTL,
         "cooldown": COOLDOWN,
@@ -87,7 +81,7 @@ def make_cache(url: str, clock: ManualClock, **options: Any) -> JWKSCache:
 
 
 @pytest.fixture
-def cache(server: StreamingIssuerServer, clock: ManualClock) -> JWKSCache:
+def cache(server: IssuerServer, clock: FakeClock) -> JWKSCache:
     return make_cache(server.jwks_url, clock)
 
 
@@ -99,21 +93,13 @@ class Fault:
     """How to make the issuer misbehave, and the reason the cache should log."""
 
     name: str
-    apply: Callable[[StreamingIssuerServer], str]  # returns the JWKS URL to use
+    apply: Callable[[IssuerServer], str]  # returns the JWKS URL to use
     reason: str
 
 
-def _serve(fault: Any) -> Callable[[StreamingIssuerServer], str]:
-    def apply(server: StreamingIssuerServer) -> str:
+def _serve(fault: Any) -> Callable[[IssuerServer], str]:
+    def apply(server: IssuerServer) -> str:
         server.fault = fault
-        return server.jwks_url
-
-    return apply
-
-
-def _stream(stream: Any) -> Callable[[StreamingIssuerServer], str]:
-    def apply(server: StreamingIssuerServer) -> str:
-        server.stream = stream
         return server.jwks_url
 
     return apply
@@ -126,8 +112,8 @@ FAULTS = [
     Fault("slower-than-timeout", _serve(slow(3 * TIMEOUT)), "did not answer within"),
     Fault("redirect", _serve(redirect()), "HTTP 302"),
     Fault("announced-huge-body", _serve(huge()), "larger than"),
-    Fault("endless-body", _stream(endless()), "larger than"),
-    Fault("trickling-body", _stream(trickle(TIMEOUT / 10)), "did not answer within"),
+    Fault("endless-body", _serve(endless()), "larger than"),
+    Fault("trickling-body", _serve(trickle(TIMEOUT / 10)), "did not answer within"),
 ]
 CLOSED_PORT = Fault("closed-port", lambda server: closed_port_url(), "ConnectError")
 
@@ -139,8 +125,8 @@ CLOSED_PORT = Fault("closed-port", lambda server: closed_port_url(), "ConnectErr
 async def test_cold_cache_answers_503_with_retry_after_when_the_fetch_fails(
     fault: Fault,
     issuer: TestIssuer,
-    server: StreamingIssuerServer,
-    clock: ManualClock,
+    server: IssuerServer,
+    clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     cache = make_cache(fault.apply(server), clock)
@@ -159,9 +145,9 @@ async def test_cold_cache_answers_503_with_retry_after_when_the_fetch_fails(
 async def test_every_kind_of_failed_refresh_keeps_the_last_good_key_set(
     fault: Fault,
     issuer: TestIssuer,
-    server: StreamingIssuerServer,
+    server: IssuerServer,
     cache: JWKSCache,
-    clock: ManualClock,
+    clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     kid = issuer.signing_key.kid
@@ -176,7 +162,7 @@ async def test_every_kind_of_failed_refresh_keeps_the_last_good_key_set(
 
 @pytest.mark.anyio
 async def test_issuer_gone_from_its_port_leaves_the_last_good_key_set_in_use(
-    issuer: TestIssuer, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    issuer: TestIssuer, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     kid = issuer.signing_key.kid
     vanishing = IssuerServer(issuer.jwks).start()
@@ -191,7 +177,7 @@ async def test_issuer_gone_from_its_port_leaves_the_last_good_key_set_in_use(
 
 @pytest.mark.anyio
 async def test_redirect_is_not_followed_even_to_a_good_jwks(
-    issuer: TestIssuer, server: StreamingIssuerServer, clock: ManualClock
+    issuer: TestIssuer, server: IssuerServer, clock: FakeClock
 ) -> None:
     with IssuerServer(issuer.jwks) as elsewhere:
         server.fault = redirect(elsewhere.jwks_url)
@@ -205,9 +191,9 @@ async def test_redirect_is_not_followed_even_to_a_good_jwks(
 
 @pytest.mark.anyio
 async def test_endless_body_is_abandoned_once_max_bytes_have_been_read(
-    issuer: TestIssuer, server: StreamingIssuerServer, clock: ManualClock
+    issuer: TestIssuer, server: IssuerServer, clock: FakeClock
 ) -> None:
-    server.stream = endless()
+    server.fault = endless()
     cache = make_cache(server.jwks_url, clock, max_bytes=64 * 1024)
 
     with pytest.raises(IssuerUnavailableError):
@@ -225,7 +211,7 @@ async def test_endless_body_is_abandoned_once_max_bytes_have_been_read(
 
 @pytest.mark.anyio
 async def test_cold_burst_of_100_concurrent_lookups_makes_one_fetch(
-    issuer: TestIssuer, private_server: IssuerServer, clock: ManualClock
+    issuer: TestIssuer, private_server: IssuerServer, clock: FakeClock
 ) -> None:
     cache = make_cache(private_server.jwks_url, clock)
     kid = issuer.signing_key.kid
@@ -239,7 +225,7 @@ async def test_cold_burst_of_100_concurrent_lookups_makes_one_fetch(
 
 @pytest.mark.anyio
 async def test_cold_burst_while_the_issuer_is_down_makes_one_fetch(
-    issuer: TestIssuer, private_server: IssuerServer, clock: ManualClock
+    issuer: TestIssuer, private_server: IssuerServer, clock: FakeClock
 ) -> None:
     private_server.fault = server_error()
     cache = make_cache(private_server.jwks_url, clock)
@@ -255,7 +241,7 @@ async def test_cold_burst_while_the_issuer_is_down_makes_one_fetch(
 
 @pytest.mark.anyio
 async def test_200_random_kids_within_one_cooldown_make_at_most_one_extra_fetch(
-    issuer: TestIssuer, private_server: IssuerServer, clock: ManualClock
+    issuer: TestIssuer, private_server: IssuerServer, clock: FakeClock
 ) -> None:
     cache = make_cache(private_server.jwks_url, clock)
     await cache.get_key(issuer.signing_key.kid)
@@ -278,7 +264,7 @@ async def test_200_random_kids_within_one_cooldown_make_at_most_one_extra_fetch(
 
 @pytest.mark.anyio
 async def test_random_kids_make_at_most_one_fetch_per_cooldown(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     await cache.get_key(issuer.signing_key.kid)
 
@@ -294,7 +280,7 @@ async def test_random_kids_make_at_most_one_fetch_per_cooldown(
 
 @pytest.mark.anyio
 async def test_a_key_published_right_after_a_download_is_accepted_at_once(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     await cache.get_key(issuer.signing_key.kid)
     new_kid = issuer.rotate().kid
@@ -306,7 +292,7 @@ async def test_a_key_published_right_after_a_download_is_accepted_at_once(
 
 @pytest.mark.anyio
 async def test_new_key_after_a_missed_refetch_is_refused_within_the_cooldown_and_accepted_after_it(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     await cache.get_key(issuer.signing_key.kid)
     with pytest.raises(InvalidTokenError):
@@ -327,7 +313,7 @@ async def test_new_key_after_a_missed_refetch_is_refused_within_the_cooldown_and
 
 @pytest.mark.anyio
 async def test_removed_key_is_distrusted_once_the_ttl_has_passed(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     old_kid = issuer.signing_key.kid
     await cache.get_key(old_kid)
@@ -343,7 +329,7 @@ async def test_removed_key_is_distrusted_once_the_ttl_has_passed(
 
 @pytest.mark.anyio
 async def test_removed_key_is_distrusted_right_after_any_successful_refetch(
-    issuer: TestIssuer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     old_kid = issuer.signing_key.kid
     await cache.get_key(old_kid)
@@ -363,7 +349,7 @@ async def test_removed_key_is_distrusted_right_after_any_successful_refetch(
 
 @pytest.mark.anyio
 async def test_outage_serves_the_last_good_set_up_to_max_stale_then_503(
-    issuer: TestIssuer, server: StreamingIssuerServer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     kid = issuer.signing_key.kid
     good = await cache.get_key(kid)
@@ -385,7 +371,7 @@ async def test_outage_serves_the_last_good_set_up_to_max_stale_then_503(
 
 @pytest.mark.anyio
 async def test_lookups_during_an_outage_do_not_wait_on_a_hanging_issuer(
-    issuer: TestIssuer, server: StreamingIssuerServer, cache: JWKSCache, clock: ManualClock
+    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, clock: FakeClock
 ) -> None:
     kid = issuer.signing_key.kid
     good = await cache.get_key(kid)
@@ -400,7 +386,7 @@ async def test_lookups_during_an_outage_do_not_wait_on_a_hanging_issuer(
 
 
 def test_failed_fetches_are_retried_with_capped_exponential_backoff(
-    issuer: TestIssuer, private_server: IssuerServer, clock: ManualClock
+    issuer: TestIssuer, private_server: IssuerServer, clock: FakeClock
 ) -> None:
     private_server.fault = server_error()
     cache = make_cache(private_server.jwks_url, clock)
@@ -422,9 +408,9 @@ def test_failed_fetches_are_retried_with_capped_exponential_backoff(
 @pytest.mark.anyio
 async def test_recovered_issuer_ends_the_outage(
     issuer: TestIssuer,
-    server: StreamingIssuerServer,
+    server: IssuerServer,
     cache: JWKSCache,
-    clock: ManualClock,
+    clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     old_kid = issuer.signing_key.kid
@@ -446,33 +432,12 @@ async def test_recovered_issuer_ends_the_outage(
 
 @pytest.mark.anyio
 async def test_a_response_head_trickled_byte_by_byte_is_cut_off_at_the_timeout(
-    issuer: TestIssuer, caplog: pytest.LogCaptureFixture
+    issuer: TestIssuer, server: IssuerServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"a" * 60
-
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        stop = threading.Event()
-
-        def trickle_head() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                for byte in head:
-                    if stop.wait(0.1):
-                        return
-                    try:
-                        connection.sendall(bytes([byte]))
-                    except OSError:
-                        return
-
-        server = threading.Thread(target=trickle_head, daemon=True)
-        server.start()
-        cache = JWKSCache(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=TIMEOUT)
-        with pytest.raises(IssuerUnavailableError):
-            await cache.get_key(issuer.signing_key.kid)
-        stop.set()
+    server.fault = trickled_head(0.1)
+    cache = JWKSCache(server.jwks_url, timeout=TIMEOUT)
+    with pytest.raises(IssuerUnavailableError):
+        await cache.get_key(issuer.signing_key.kid)
     # Every byte arrives within httpx's read timeout: only the whole-attempt deadline,
     # not a per-read timeout, can have ended this fetch.
     assert "did not answer within" in caplog.text

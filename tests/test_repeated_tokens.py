@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
+from tests.support.clock import FakeClock
 from tests.support.issuer_server import IssuerServer
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
@@ -144,15 +145,15 @@ def test_a_remembered_token_lacking_the_route_scope_gets_403(
 def test_a_remembered_token_is_refused_once_it_expires(
     server: IssuerServer, issuer: TestIssuer
 ) -> None:
-    clock = [1_900_000_000.0]
+    clock = FakeClock(1_900_000_000.0)
     auth = JWTAuth(issuer=server.url, audience=ACME, leeway=0)
-    auth.verifier._clock = lambda: clock[0]
-    token = issuer.mint(issued_at=clock[0], expires_in=60)
+    auth.verifier._clock = clock
+    token = issuer.mint(issued_at=clock(), expires_in=60)
     remembering(auth, token)
     headers = [("Authorization", f"Bearer {token}")]
-    clock[0] += 59
+    clock.advance(59)
     assert answer(auth, "GET", headers)[0] == 200
-    clock[0] += 1
+    clock.advance(1)
     status, challenge, _ = answer(auth, "GET", headers)
     assert status == 401
     assert 'error_description="The token has expired"' in challenge["www-authenticate"]

@@ -20,7 +20,8 @@ from fastapi import Depends, FastAPI
 from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer
-from tests.support.issuer_server import OK, IssuerServer, server_error
+from tests.support.faults import OK, server_error
+from tests.support.issuer_server import IssuerServer
 
 REQUESTS = 2000
 CONCURRENCY = 32

@@ -14,6 +14,7 @@ from fastapi_isp_jwt import (
     JWTAuth,
 )
 from fastapi_isp_jwt.testing import TestIssuer
+from tests.support.clock import FakeClock
 from tests.support.issuer_server import IssuerServer, closed_port_url
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
@@ -142,15 +143,15 @@ async def test_the_cache_never_serves_a_token_after_its_key_left_the_jwks(
 async def test_the_cache_never_serves_a_token_after_its_expiry(
     server: IssuerServer, issuer: TestIssuer
 ) -> None:
-    clock = [1_900_000_000.0]
+    clock = FakeClock(1_900_000_000.0)
     auth = JWTAuth(issuer=server.url, audience=ACME, leeway=0)
-    auth.verifier._clock = lambda: clock[0]
-    token = issuer.mint(issued_at=clock[0], expires_in=60)
+    auth.verifier._clock = clock
+    token = issuer.mint(issued_at=clock(), expires_in=60)
     await auth.verify(token)
     cached = await auth.verify(token)
-    clock[0] += 59
+    clock.advance(59)
     assert await auth.verify(token) is cached  # still served from the verified-token cache
-    clock[0] += 1
+    clock.advance(1)
     with pytest.raises(InvalidTokenError, match="expired"):
         await auth.verify(token)
 

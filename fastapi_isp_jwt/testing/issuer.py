@@ -10,13 +10,13 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 
 from fastapi_isp_jwt import PLATFORM_AUDIENCE_PREFIX, JWTAuth
 from fastapi_isp_jwt.minting import SigningKey, jwks_of, sign_token, tenant_claims
+from fastapi_isp_jwt.testing.loopback import Exchange, LoopbackServer
 
 __all__ = ["PLATFORM_AUDIENCE_PREFIX", "ServedIssuer", "SigningKey", "TestIssuer"]
 
@@ -240,16 +240,12 @@ class ServedIssuer:
 
     def __init__(self, issuer: TestIssuer) -> None:
         self.issuer = issuer
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="isp-test-issuer", daemon=True
-        )
+        self._server = LoopbackServer(self._respond, name="isp-test-issuer")
 
     @property
     def url(self) -> str:
         """The server's base URL, with a trailing slash."""
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/"
+        return self._server.url
 
     @property
     def jwks_url(self) -> str:
@@ -267,7 +263,7 @@ class ServedIssuer:
         return self.issuer.auth(**{"jwks_url": self.jwks_url, **options})
 
     def start(self) -> ServedIssuer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
@@ -276,10 +272,7 @@ class ServedIssuer:
         Every answer closes its connection, so after `stop` no client reaches the issuer,
         not even one that pooled its connection.
         """
-        if self._thread.is_alive():
-            self._httpd.shutdown()
-            self._thread.join()
-        self._httpd.server_close()
+        self._server.stop()
 
     def __enter__(self) -> ServedIssuer:
         return self.start()
@@ -287,37 +280,17 @@ class ServedIssuer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def _respond(self, exchange: Exchange) -> None:
+        if exchange.path == JWKS_PATH:
+            self.issuer.count_jwks_request()
+            self._send(exchange, 200, self.issuer.jwks())
+        elif exchange.path == DISCOVERY_PATH:
+            self._send(exchange, 200, self.issuer.discovery_document(self.jwks_url))
+        else:
+            self._send(exchange, 404, {"error": "not found"})
 
-def _handler_for(served: ServedIssuer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay quiet: test output is no place for access logs."""
-
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == JWKS_PATH:
-                served.issuer.count_jwks_request()
-                self._send(200, served.issuer.jwks())
-            elif path == DISCOVERY_PATH:
-                self._send(200, served.issuer.discovery_document(served.jwks_url))
-            else:
-                self._send(404, {"error": "not found"})
-
-        def _send(self, status: int, document: dict[str, Any]) -> None:
-            body = json.dumps(document).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                # One request per connection: a kept-alive connection would outlive stop()
-                # in its handler thread and keep answering a test that simulates an outage.
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client went away; there is nobody left to answer
-
-    return Handler
+    def _send(self, exchange: Exchange, status: int, document: dict[str, Any]) -> None:
+        # One request per connection: a kept-alive connection would outlive stop() in its
+        # handler thread and keep answering a test that simulates an outage.
+        headers = (("Cache-Control", "no-store"), ("Connection", "close"))
+        exchange.answer(status, json.dumps(document).encode(), headers=headers)

@@ -1,257 +1,230 @@
-"""A real HTTP server on 127.0.0.1 that publishes a JWKS, and misbehaves on request.
+"""The one test issuer on 127.0.0.1: JWKS, discovery, token endpoint, and faults on request.
 
-The tests switch it between faults (5xx, garbage, slow, redirect, huge body...) to prove
-how the key cache behaves against a real socket, not a mocked transport.
+Tests (and the benchmarks) use it to prove how the library behaves against a real socket,
+not a mocked transport. It serves
+
+- ``/.well-known/jwks.json``: whatever key set `serve` was given (a swap is a key rotation);
+- ``/.well-known/openid-configuration``: metadata naming `url` (or `discovery_issuer`);
+- ``/oauth/token`` and ``/me``: a Client Credentials endpoint and a resource accepting
+  its tokens (see `TokenEndpoint`).
+
+Any path can be made to misbehave with `inject` (``fault`` is the JWKS path's fault), and
+`requests` counts every request by path. The HTTP serving loop is the testing kit's
+`LoopbackServer`, the same one behind ``fastapi_isp_jwt.testing.ServedIssuer``.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
-import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from fastapi_isp_jwt.testing.loopback import Exchange, LoopbackServer
+from tests.support.faults import (
+    OK,
+    Fault,
+    Reply,
+    Stream,
+    StreamProgress,
+    TrickledHead,
+    json_reply,
+    send_reply,
+    send_stream,
+    send_trickled_head,
+)
+from tests.support.token_endpoint import TokenEndpoint
 
 JWKS_PATH = "/.well-known/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+TOKEN_PATH = "/oauth/token"
+RESOURCE_PATH = "/me"
+
+Document = Callable[[], dict[str, Any]]
+_Server = TypeVar("_Server", bound="IssuerServer")
 
 
-@dataclass
-class Fault:
-    """How the server answers instead of serving the JWKS."""
+class IssuerServer(TokenEndpoint):
+    """Serves an issuer's documents and token endpoint at `url`; counts, and misbehaves."""
 
-    status: int = 200
-    body: bytes | None = None
-    content_type: str = "application/json"
-    delay: float = 0.0
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-OK = Fault()
-
-
-def server_error() -> Fault:
-    return Fault(status=500, body=b'{"error":"boom"}')
-
-
-def garbage() -> Fault:
-    return Fault(body=b"<html>not json</html>", content_type="text/html")
-
-
-def not_a_jwks() -> Fault:
-    return Fault(body=b'{"hello": "world"}')
-
-
-def slow(seconds: float) -> Fault:
-    return Fault(delay=seconds)
-
-
-def redirect(location: str = "http://127.0.0.1:9/elsewhere") -> Fault:
-    return Fault(status=302, body=b"", headers=(("Location", location),))
-
-
-def huge(size: int = 2 * 1024 * 1024) -> Fault:
-    return Fault(body=b'{"keys": [' + b" " * size + b"]}")
-
-
-class IssuerServer:
-    """Serves ``jwks`` (and discovery metadata) at ``url``; counts every JWKS request."""
-
-    def __init__(self, jwks: Callable[[], dict[str, Any]] | None = None) -> None:
-        self._jwks_source: Callable[[], dict[str, Any]] = jwks or (lambda: {"keys": []})
-        self.fault: Fault = OK
-        self.cache_control: str | None = None
-        self.jwks_requests = 0
-        self.discovery_issuer: str | None = None
+    def __init__(
+        self,
+        jwks: Document | None = None,
+        *,
+        cache_control: str | None = None,
+        **client: str,
+    ) -> None:
+        super().__init__(**client)
+        self._jwks_source: Document = jwks or (lambda: {"keys": []})
+        self._discovery_source: Document = self._discovery
+        self._server = LoopbackServer(self._respond, methods=("GET", "POST"), name="test-issuer")
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # Cache-Control of every successful JWKS and discovery answer (None: none sent).
+        self.cache_control = cache_control
+        self.discovery_issuer: str | None = None
+        self.faults: dict[str, Fault] = {}
+        self.requests: Counter[str] = Counter()
+        self._stream_progress = StreamProgress()
+
+    # -- where it is -----------------------------------------------------------------------
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
         """The issuer URL, with the trailing slash Auth0 uses."""
-        return f"http://127.0.0.1:{self.port}/"
+        return self._server.url
+
+    @property
+    def base_url(self) -> str:
+        """The URL without a trailing slash, for joining paths to."""
+        return self.url.rstrip("/")
 
     @property
     def jwks_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{JWKS_PATH}"
+        return self.base_url + JWKS_PATH
 
-    def serve(self, jwks: Callable[[], dict[str, Any]]) -> None:
+    @property
+    def discovery_url(self) -> str:
+        return self.base_url + DISCOVERY_PATH
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url + TOKEN_PATH
+
+    @property
+    def resource_url(self) -> str:
+        return self.base_url + RESOURCE_PATH
+
+    # -- what it serves, and how it misbehaves -----------------------------------------------
+
+    def serve(self, jwks: Document) -> None:
+        """Publish the key set ``jwks()`` from now on (read at each request)."""
         self._jwks_source = jwks
 
-    def start(self) -> IssuerServer:
-        self._thread.start()
+    def serve_discovery(self, document: Document) -> None:
+        """Publish ``document()`` as the discovery metadata instead of the default."""
+        self._discovery_source = document
+
+    def inject(self, path: str, fault: Fault) -> None:
+        """Answer every request to ``path`` with ``fault`` until `reset` (``OK``: normally)."""
+        with self._lock:
+            self.faults[path] = fault
+
+    @property
+    def fault(self) -> Fault:
+        """The fault of the JWKS path."""
+        return self.faults.get(JWKS_PATH, OK)
+
+    @fault.setter
+    def fault(self, fault: Fault) -> None:
+        self.inject(JWKS_PATH, fault)
+
+    def reset(self) -> None:
+        """Back to normal: no faults, no Cache-Control, counts at zero."""
+        with self._lock:
+            self.faults.clear()
+            self.cache_control = None
+            self.discovery_issuer = None
+            self.requests.clear()
+            self._stream_progress = StreamProgress()
+
+    # -- what it saw -------------------------------------------------------------------------
+
+    @property
+    def jwks_requests(self) -> int:
+        return self.requests[JWKS_PATH]
+
+    @property
+    def token_requests(self) -> int:
+        return self.requests[TOKEN_PATH]
+
+    @property
+    def resource_requests(self) -> int:
+        return self.requests[RESOURCE_PATH]
+
+    @property
+    def streamed_bytes(self) -> int:
+        """How much of the last `Stream` was written before the client left."""
+        return self._stream_progress.written
+
+    @property
+    def stream_ended(self) -> threading.Event:
+        """Set once the server has stopped writing the last `Stream`."""
+        return self._stream_progress.ended
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start(self: _Server) -> _Server:
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self.release_tokens()
+        self._server.stop()
 
-    def reset(self) -> None:
-        with self._lock:
-            self.fault = OK
-            self.cache_control = None
-            self.jwks_requests = 0
-            self.discovery_issuer = None
-
-    def __enter__(self) -> IssuerServer:
+    def __enter__(self: _Server) -> _Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    # -- answering ---------------------------------------------------------------------------
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _respond(self, exchange: Exchange) -> None:
+        path = exchange.path
+        # Read even when unused: what is left unread would be taken for the next request.
+        body = exchange.read_body()
+        with self._lock:
+            self.requests[path] += 1
+            fault = self.faults.get(path, OK)
+            progress = self._stream_progress
+        if isinstance(fault, Stream):
+            progress.written = 0
+            send_stream(exchange, fault, progress)
+            return
+        if isinstance(fault, TrickledHead):
+            send_trickled_head(exchange, fault, self._server.stopping)
+            return
+        reply = self._answer(exchange, body) if fault is OK else fault
+        document = reply.body if reply.body is not None else self._document(exchange)
+        if document is None:
+            reply, document = json_reply(404, {}), b"{}"
+        elif reply.status == 200 and self.cache_control and path in (JWKS_PATH, DISCOVERY_PATH):
+            reply = replace(reply, headers=(*reply.headers, ("Cache-Control", self.cache_control)))
+        send_reply(exchange, reply, document, self._server.stopping)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+    def _answer(self, exchange: Exchange, body: bytes) -> Reply:
+        """The normal answer; a body of None stands for the path's own document."""
+        if exchange.path == TOKEN_PATH and exchange.method == "POST":
+            content_type = exchange.headers.get("Content-Type", "").split(";")[0].strip()
+            return self.token_answer(body, content_type)
+        if exchange.path == RESOURCE_PATH:
+            return self.resource_answer(exchange.headers.get("Authorization"), body)
+        return OK
 
-            def do_GET(self) -> None:
-                if self.path == JWKS_PATH:
-                    with server._lock:
-                        server.jwks_requests += 1
-                        fault = server.fault
-                    self._answer_jwks(fault)
-                elif self.path == DISCOVERY_PATH:
-                    issuer = server.discovery_issuer or server.url
-                    meta = {"issuer": issuer, "jwks_uri": server.jwks_url}
-                    self._send(200, json.dumps(meta).encode(), "application/json", ())
-                else:
-                    self._send(404, b"{}", "application/json", ())
+    def _document(self, exchange: Exchange) -> bytes | None:
+        """The path's own document, or None where the path has none."""
+        if exchange.method != "GET":
+            return None
+        if exchange.path == JWKS_PATH:
+            return json.dumps(self._jwks_source()).encode()
+        if exchange.path == DISCOVERY_PATH:
+            return json.dumps(self._discovery_source()).encode()
+        return None
 
-            def _answer_jwks(self, fault: Fault) -> None:
-                if fault.delay:
-                    time.sleep(fault.delay)
-                body = fault.body
-                if body is None:
-                    body = json.dumps(server._jwks_source()).encode()
-                headers = fault.headers
-                if server.cache_control and fault.status == 200:
-                    headers = (*headers, ("Cache-Control", server.cache_control))
-                self._send(fault.status, body, fault.content_type, headers)
-
-            def _send(
-                self,
-                status: int,
-                body: bytes,
-                content_type: str,
-                headers: tuple[tuple[str, str], ...],
-            ) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(body)))
-                    for name, value in headers:
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test): nothing to answer
-
-        return Handler
+    def _discovery(self) -> dict[str, Any]:
+        return {"issuer": self.discovery_issuer or self.url, "jwks_uri": self.jwks_url}
 
 
 def closed_port_url() -> str:
     """A JWKS URL on 127.0.0.1 where nothing listens: connections are refused."""
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}{JWKS_PATH}"
-
-
-@dataclass
-class Stream:
-    """A JWKS answer with no Content-Length whose body keeps coming until the client leaves.
-
-    ``chunk`` is written every ``interval`` seconds, up to ``limit`` bytes in all (a bound
-    so a client that never stops reading still finishes). Only a client that counts what it
-    reads, or watches the clock while reading, gets out early.
-    """
-
-    chunk: bytes
-    interval: float = 0.0
-    limit: int = 256 * 1024 * 1024
-
-
-def endless(chunk_size: int = 64 * 1024) -> Stream:
-    """A body far larger than any JWKS, sent as fast as the client takes it."""
-    return Stream(chunk=b" " * chunk_size)
-
-
-def trickle(interval: float) -> Stream:
-    """One byte every ``interval`` seconds: each read is quick, the whole body never ends."""
-    return Stream(chunk=b" ", interval=interval)
-
-
-class StreamingIssuerServer(IssuerServer):
-    """An :class:`IssuerServer` that can also answer the JWKS with a :class:`Stream`.
-
-    ``streamed_bytes`` is how much of the last stream was written before the client left,
-    and ``stream_ended`` is set once the server has stopped writing it.
-    """
-
-    def __init__(self, jwks: Callable[[], dict[str, Any]] | None = None) -> None:
-        self.stream: Stream | None = None
-        self.streamed_bytes = 0
-        self.stream_ended = threading.Event()
-        super().__init__(jwks)
-        self._httpd.handle_error = self._handle_error  # type: ignore[method-assign]
-
-    def _handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up mid-stream are the point here, not news worth a traceback."""
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            ThreadingHTTPServer.handle_error(self._httpd, request, client_address)  # type: ignore[arg-type]
-
-    def reset(self) -> None:
-        super().reset()
-        self.stream = None
-        self.streamed_bytes = 0
-        self.stream_ended = threading.Event()
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-        base = super()._handler_class()
-
-        class StreamingHandler(base):  # type: ignore[valid-type,misc]
-            def do_GET(self) -> None:
-                stream = server.stream
-                if stream is None or self.path != JWKS_PATH:
-                    super().do_GET()
-                    return
-                with server._lock:
-                    server.jwks_requests += 1
-                    server.streamed_bytes = 0
-                    ended = server.stream_ended
-                self.close_connection = True
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    self.wfile.write(b'{"keys": [')
-                    while server.streamed_bytes < stream.limit:
-                        self.wfile.write(stream.chunk)
-                        self.wfile.flush()
-                        server.streamed_bytes += len(stream.chunk)
-                        if stream.interval:
-                            time.sleep(stream.interval)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client stopped reading: what the stream is there to prove
-                finally:
-                    ended.set()
-
-        return StreamingHandler

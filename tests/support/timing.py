@@ -1,4 +1,7 @@
-"""Time and waiting helpers for tests: a clock moved by hand, bounded waits."""
+"""Waiting helpers for tests: bounded waits, and coroutines that must not wait at all.
+
+The fake clock is in tests/support/clock.py.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +10,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-
-
-class ManualClock:
-    """A monotonic clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def without_suspending(coroutine: Coroutine[Any, Any, T]) -> T:
