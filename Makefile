@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 PORT ?= 8000
 ISSUER_PORT ?= 8765
 
-.PHONY: help venv chromium lint typecheck unit docs test demo bench clean
+.PHONY: help venv chromium lint typecheck unit docs docs-serve test demo bench clean
 
 help:
 	@echo "make demo   run the example API against a local issuer (no Auth0 tenant needed);"
@@ -16,6 +16,7 @@ help:
 	@echo "make test   lint, type-check, run every test and build the docs"
 	@echo "make bench  run the benchmarks (not part of make test)"
 	@echo "make docs   build the documentation site (mkdocs --strict)"
+	@echo "make docs-serve  serve it on http://127.0.0.1:8001 while you edit"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +56,15 @@ typecheck: venv
 unit: venv chromium
 	$(BIN)/pytest
 
+# The site must work offline: no page may load a stylesheet or script from elsewhere.
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@! grep -rlE '<(link|script)[^>]*(href|src)="(https?:)?//' site --include='*.html' \
+		|| { echo "docs: the pages above load files from the internet"; exit 1; }
+
+# The site on http://127.0.0.1:8001, rebuilt on every change (8000 is the demo's).
+docs-serve: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 test: lint typecheck unit docs
 
