@@ -221,11 +221,14 @@ def sections_of(path: Path) -> list[str]:
 
 
 def is_made_of_sections(code: str, sections: list[str]) -> bool:
-    """Whether ``code`` is one or more of ``sections``, in file order, one after the other."""
-    rest, used = code.rstrip("\n"), 0
-    for body in sections:
-        if rest.startswith(body) or rest == body.rstrip("\n"):
-            rest, used = rest[len(body) :], used + 1
+    """Whether ``code`` is one or more of ``sections``, in file order, one after the other.
+
+    Blank lines between two sections do not count (the formatter wants two before a ``def``).
+    """
+    rest, used = code.strip("\n"), 0
+    for body in (section.strip("\n") for section in sections):
+        if rest.startswith(body):
+            rest, used = rest[len(body) :].lstrip("\n"), used + 1
     return used > 0 and rest == ""
 
 
