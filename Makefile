@@ -8,12 +8,13 @@ DEMO_STAMP := $(VENV)/.installed-demo
 PORT ?= 8000
 ISSUER_PORT ?= 8765
 
-.PHONY: help venv chromium lint typecheck unit docs docs-serve test demo bench clean
+.PHONY: help venv chromium lint typecheck unit docs docs-serve dist dist-check test demo bench clean
 
 help:
 	@echo "make demo   run the example API against a local issuer (no Auth0 tenant needed);"
 	@echo "            make demo PORT=8001 ISSUER_PORT=8766 if 8000 or 8765 is taken"
 	@echo "make test   lint, type-check, run every test and build the docs"
+	@echo "make dist   build an sdist and a wheel into dist/"
 	@echo "make bench  run the benchmarks (not part of make test)"
 	@echo "make docs   build the documentation site (mkdocs --strict)"
 	@echo "make docs-serve  serve it on http://127.0.0.1:8001 while you edit"
@@ -66,7 +67,22 @@ docs: venv
 docs-serve: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
-test: lint typecheck unit docs
+test: lint typecheck unit docs dist-check
+
+# An sdist and a wheel in dist/, the wheel built from the sdist (which proves it complete).
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist . >/dev/null
+	@ls dist
+
+# The sdist and the wheel work once installed in a clean venv (import, CLI, dev issuer).
+# The clean venv gets no pip of its own (the project venv's pip installs into it): seconds saved.
+CHECK_VENV := build/dist-check
+dist-check: dist
+	rm -rf $(CHECK_VENV)
+	$(PYTHON) -m venv --without-pip $(CHECK_VENV)
+	$(BIN)/python -m pip --python $(CHECK_VENV)/bin/python install -q "$$(ls dist/*.whl)[dev-issuer]"
+	cd $(CHECK_VENV) && bin/python -I $(CURDIR)/tests/support/smoke_installed.py
 
 demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py --app-port $(PORT) --issuer-port $(ISSUER_PORT)
@@ -76,4 +92,4 @@ bench: venv
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) site dist build .pytest_cache .mypy_cache .ruff_cache
