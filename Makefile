@@ -72,7 +72,7 @@ test: lint typecheck unit docs dist-check
 # An sdist and a wheel in dist/, the wheel built from the sdist (which proves it complete).
 dist: venv
 	rm -rf dist
-	$(BIN)/python -m build --outdir dist . >/dev/null
+	$(BIN)/python -m build --quiet --outdir dist .
 	@ls dist
 
 # The sdist and the wheel work once installed in a clean venv (import, CLI, dev issuer).
