@@ -1,11 +1,12 @@
 """A person logs in from the example API's docs page, in a real browser, with no internet.
 
-Debian's chromium, driven by Playwright, opens ``/docs`` of ``examples/app.py`` (served by
-uvicorn in a child process, configured through ``ISP_JWT_*`` as ``make demo`` does, its
-Swagger UI files served by the app itself through ``examples/local_docs.py``), clicks
-Authorize, logs in as the dev issuer's demo user (granted ``streams:read`` only) and tries
-two routes with "Try it out". Every request the browser makes must stay on 127.0.0.1:
-anything else is refused and recorded.
+Chromium (``$CHROMIUM``, else ``chromium`` on ``PATH``), driven by Playwright, opens
+``/docs`` of ``examples/app.py`` (served by uvicorn in a child process, configured through
+``ISP_JWT_*`` as ``make demo`` does, its Swagger UI files served by the app itself through
+``examples/local_docs.py``), clicks Authorize, logs in as the dev issuer's demo user (granted
+``streams:read`` only) and tries two routes with "Try it out". Every request the browser
+makes must stay on 127.0.0.1: anything else is refused and recorded. Without chromium the
+tests are skipped with one line saying how to get it; under ``CI=true`` they fail instead.
 
 ``UPDATE_SCREENSHOTS=1`` also copies the screenshot of the logged-in page into
 ``docs/img/``; otherwise it is only written under pytest's temporary directory.
@@ -39,9 +40,16 @@ from fastapi_isp_jwt.dev_issuer import (
     RunningDevIssuer,
     running,
 )
+from tests.support.components import Component, find_executable
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Component(
+    "chromium",
+    find_executable("CHROMIUM", "chromium", "chromium-browser"),
+    "install it (Debian: apt-get install chromium; macOS: brew install --cask chromium) "
+    "or set CHROMIUM=/path/to/chromium",
+)
+CHROMIUM.skip_module_if_missing()
 SCREENSHOT = ROOT / "docs" / "img" / "swagger-logged-in.png"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -58,13 +66,7 @@ STARTUP_TIMEOUT = 30.0
 # Bounds each browser action, so that a broken page fails in seconds rather than hanging.
 ACTION_TIMEOUT_MS = 15_000
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium at /usr/bin/chromium (make chromium installs it)",
-    ),
-]
+pytestmark = pytest.mark.browser
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,12 @@ class Login:
 class TriedRoutes:
     read: Outcome
     write: Outcome
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium() -> Path:
+    """The browser, checked before any server starts."""
+    return CHROMIUM.require()
 
 
 # -- servers on 127.0.0.1 -----------------------------------------------------------------------
@@ -160,7 +168,7 @@ def outside_requests() -> list[str]:
 
 @pytest.fixture(scope="module")
 def browser(
-    tmp_path_factory: pytest.TempPathFactory, outside_requests: list[str]
+    chromium: Path, tmp_path_factory: pytest.TempPathFactory, outside_requests: list[str]
 ) -> Iterator[BrowserContext]:
     def loopback_only(route: Route) -> None:
         if urlsplit(route.request.url).hostname in LOOPBACK_HOSTS:
@@ -172,7 +180,7 @@ def browser(
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             tmp_path_factory.mktemp("chromium-profile"),
-            executable_path=CHROMIUM,
+            executable_path=chromium,
             headless=True,
             args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 900},

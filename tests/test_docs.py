@@ -1,7 +1,8 @@
 """The documentation keeps its promises.
 
-Every code block of the docs and of the README is either included from a file under
-``examples/`` that a test here (or elsewhere in the suite) runs, or checked here: Python
+Every code block of the docs and of the README is either a copy of a file under
+``examples/`` (or of marked sections of it) that a test here or elsewhere in the suite runs,
+its first line naming the file and a test here keeping the two identical, or checked here: Python
 blocks run, shell blocks may only name real make targets, commands the CLI parser accepts,
 environment variables the library reads and routes that exist. The pages that describe
 the code itself (the options table, the refusal table, the module map and the order of
@@ -68,9 +69,14 @@ GLOBEX = "https://platform.dtc.istreamplanet.net/globex"
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 _MARKER = re.compile(r"<!--\s*docs-test:\s*(?P<marker>[\w-]+)\s*-->")
-_INCLUDE = re.compile(r'^--8<--\s+"(?P<target>[^"]+)"$')
-# pymdownx.snippets: "path", "path:section" or "path:start:end".
-_TARGET = re.compile(r"^(?P<path>[^:]+)(?::(?P<section>[A-Za-z_][\w-]*)|(?::\d*){1,2})?$")
+# The first line of a block copied from an example: "# examples/app.py" for the whole file
+# (its section markers left out), "# from examples/app.py" for marked sections of it.
+_EXAMPLE_NAME = re.compile(r"^# (?P<excerpt>from )?(?P<path>examples/[\w/.-]+\.py)$")
+_SECTION_MARKER = re.compile(r"^[^\n]*--8<-- \[(?:start|end):[\w-]+\][^\n]*\n", re.MULTILINE)
+_SECTION = re.compile(
+    r"^[^\n]*--8<-- \[start:(?P<name>[\w-]+)\][^\n]*\n(?P<body>.*?)^[^\n]*--8<-- \[end:(?P=name)\]",
+    re.MULTILINE | re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -88,13 +94,20 @@ class Block:
         return f"{self.page.relative_to(ROOT)}:{self.line}"
 
     @property
-    def includes(self) -> list[str]:
-        """The snippet targets of a block made only of ``--8<--`` lines, else ``[]``."""
-        lines = [line.strip() for line in self.text.splitlines() if line.strip()]
-        matches = [_INCLUDE.match(line) for line in lines]
-        if not lines or not all(matches):
-            return []
-        return [match["target"] for match in matches if match]
+    def example(self) -> Path | None:
+        """The example file the block's first line names, if it is a copy of one."""
+        match = _EXAMPLE_NAME.match(self.text.split("\n", 1)[0])
+        return ROOT / match["path"] if match else None
+
+    @property
+    def is_excerpt(self) -> bool:
+        match = _EXAMPLE_NAME.match(self.text.split("\n", 1)[0])
+        return bool(match and match["excerpt"])
+
+    @property
+    def code(self) -> str:
+        """The text below the line naming the example."""
+        return self.text.split("\n", 1)[1]
 
 
 def pages() -> list[Path]:
@@ -183,7 +196,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-# -- every block is included or checked ----------------------------------------------------
+# -- every block is a copied example or checked ---------------------------------------------
 
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 CHECKED_LANGUAGES = {"python", "py", "json", "toml"} | SHELL_LANGUAGES
@@ -192,28 +205,56 @@ UNCHECKED_LANGUAGES = {"text", "txt", "plain"}
 
 
 @pytest.mark.parametrize("block", all_blocks(), ids=lambda block: block.where)
-def test_every_code_block_is_an_included_example_or_of_a_checked_language(block: Block) -> None:
-    assert block.includes or block.language in CHECKED_LANGUAGES | UNCHECKED_LANGUAGES, (
-        f"{block.where}: a {block.language or 'plain'!r} block is neither included from "
-        "examples/ nor of a language tests/test_docs.py checks"
+def test_every_code_block_is_a_copied_example_or_of_a_checked_language(block: Block) -> None:
+    assert block.example or block.language in CHECKED_LANGUAGES | UNCHECKED_LANGUAGES, (
+        f"{block.where}: a {block.language or 'plain'!r} block is neither a named copy of an "
+        "example nor of a language tests/test_docs.py checks"
     )
 
 
-def included_targets() -> list[tuple[Block, str]]:
-    return [(block, target) for block in all_blocks() for target in block.includes]
+def example_blocks() -> list[Block]:
+    return [block for block in all_blocks() if block.example]
 
 
-@pytest.mark.parametrize(
-    ("block", "target"), included_targets(), ids=lambda value: getattr(value, "where", value)
-)
-def test_code_is_included_only_from_existing_example_files(block: Block, target: str) -> None:
-    match = _TARGET.match(target)
-    assert match is not None, f"{block.where}: cannot read the snippet target {target!r}"
-    path = ROOT / match["path"]
-    assert path.is_file(), f"{block.where}: {target!r} names no file"
-    assert path.parent == EXAMPLES, f"{block.where}: code must come from examples/, not {target!r}"
-    if match["section"]:
-        assert snippet_section(path, match["section"]).strip()
+def sections_of(path: Path) -> list[str]:
+    """The bodies of the marked sections of an example, in file order."""
+    return [match["body"] for match in _SECTION.finditer(path.read_text(encoding="utf-8"))]
+
+
+def is_made_of_sections(code: str, sections: list[str]) -> bool:
+    """Whether ``code`` is one or more of ``sections``, in file order, one after the other.
+
+    Blank lines between two sections do not count (the formatter wants two before a ``def``).
+    """
+    rest, used = code.strip("\n"), 0
+    for body in (section.strip("\n") for section in sections):
+        if rest.startswith(body):
+            rest, used = rest[len(body) :].lstrip("\n"), used + 1
+    return used > 0 and rest == ""
+
+
+def test_pages_include_no_example_by_reference() -> None:
+    """A page read as a file (on a code host, in an editor) must show its code itself."""
+    for page in pages():
+        lines = page.read_text(encoding="utf-8").splitlines()
+        assert not [line for line in lines if re.match(r'^--8<--\s+"examples/', line)], page.name
+
+
+@pytest.mark.parametrize("block", example_blocks(), ids=lambda block: block.where)
+def test_a_copied_example_is_identical_to_the_file_it_names(block: Block) -> None:
+    assert block.example is not None
+    assert block.example.is_file(), f"{block.where}: {block.example} is no file"
+    assert block.example.parent == EXAMPLES, f"{block.where}: code must come from examples/"
+    if block.is_excerpt:
+        assert is_made_of_sections(block.code, sections_of(block.example)), (
+            f"{block.where}: not the marked sections of {block.example.name}, in file order; "
+            "copy them again from the file"
+        )
+    else:
+        whole = _SECTION_MARKER.sub("", block.example.read_text(encoding="utf-8"))
+        assert block.code.rstrip("\n") == whole.rstrip("\n"), (
+            f"{block.where}: differs from {block.example.name}; copy the file again"
+        )
 
 
 # The docs examples this module runs (each by the tests named after it below).
@@ -241,18 +282,18 @@ def is_run_by_some_test(example: Path, tests: str) -> bool:
     )
 
 
-def test_every_other_included_example_is_run_by_some_test() -> None:
+def test_every_other_copied_example_is_run_by_some_test() -> None:
     tests = "\n".join(
         path.read_text(encoding="utf-8")
         for path in [*ROOT.glob("tests/**/*.py"), *EXAMPLES.glob("test_*.py")]
     )
-    included = {ROOT / target.split(":")[0] for _, target in included_targets()}
+    copied = {block.example for block in example_blocks() if block.example}
     unrun = sorted(
         example.name
-        for example in included
+        for example in copied
         if not example.name.startswith("docs_") and not is_run_by_some_test(example, tests)
     )
-    assert unrun == [], f"examples included in the docs but run by no test: {unrun}"
+    assert unrun == [], f"examples copied into the docs but run by no test: {unrun}"
 
 
 # -- Python blocks run -----------------------------------------------------------------------
@@ -280,7 +321,7 @@ def pages_with_python() -> list[Path]:
     return [
         page
         for page in pages()
-        if any(b.language in ("python", "py") and not b.includes for b in code_blocks(page))
+        if any(b.language in ("python", "py") and not b.example for b in code_blocks(page))
     ]
 
 
@@ -314,7 +355,7 @@ def test_the_python_blocks_of_a_page_run_in_order(
     """
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
     for block in code_blocks(page):
-        if block.language not in ("python", "py") or block.includes:
+        if block.language not in ("python", "py") or block.example:
             continue
         code = compile(
             block.text, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True
@@ -548,7 +589,7 @@ def check_assignments(assignments: dict[str, str], block: Block) -> list[str]:
 
 
 def shell_blocks() -> list[Block]:
-    return [b for b in all_blocks() if b.language in SHELL_LANGUAGES and not b.includes]
+    return [b for b in all_blocks() if b.language in SHELL_LANGUAGES and not b.example]
 
 
 @pytest.mark.parametrize("block", shell_blocks(), ids=lambda block: block.where)
@@ -577,7 +618,7 @@ def test_shell_blocks_name_only_real_targets_commands_and_variables(block: Block
 
 @pytest.mark.parametrize(
     "block",
-    [b for b in all_blocks() if b.language in ("json", "toml") and not b.includes],
+    [b for b in all_blocks() if b.language in ("json", "toml") and not b.example],
     ids=lambda block: block.where,
 )
 def test_data_blocks_parse_and_dev_issuer_configurations_load(block: Block) -> None:
