@@ -271,21 +271,23 @@ def bound_thumbprint(payload: Mapping[str, Any]) -> str | None:
     return jkt
 
 
-def check_binding(payload: Mapping[str, Any], proof: VerifiedProof | None) -> None:
+def check_binding(payload: Mapping[str, Any], proof: VerifiedProof | None) -> str | None:
     """Hold a verified token against the scheme it came with (RFC 9449 §7).
 
     ``proof`` ``None`` means the Bearer scheme: a token with any ``cnf`` is refused then
-    (no downgrade). With a proof the token must name that very key in ``cnf.jkt``.
+    (no downgrade), and ``None`` is returned. With a proof the token must name that very
+    key in ``cnf.jkt``, whose thumbprint is returned (for the principal to show).
     """
     jkt = bound_thumbprint(payload)
     if proof is None:
         if "cnf" in payload:
             raise InvalidTokenError(Reason.SENDER_CONSTRAINED)
-        return
+        return None
     if jkt is None:
         raise InvalidTokenError(Reason.NOT_DPOP_BOUND)
     if not hmac.compare_digest(jkt, proof.thumbprint):
         raise InvalidDPoPProofError(Reason.DPOP_PROOF_BINDING)
+    return jkt
 
 
 # -- the steps -------------------------------------------------------------------------------
