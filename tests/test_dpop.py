@@ -697,3 +697,31 @@ def test_a_proof_resigned_with_a_malformed_or_changed_claim_is_refused(
         "ath": value == access_token_hash(TOKEN),
     }[name]
     assert accepted(proof(jti="fixed", claims={name: value})) == keeps_meaning
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+JWK_LIKE = st.fixed_dictionaries(
+    {"kty": st.sampled_from(["RSA", "EC", "OKP", "oct", "x"])},
+    optional={
+        "crv": st.sampled_from(["P-256", "P-384", "P-521", "Ed25519", "X25519", "secp256k1"]),
+        "x": st.binary(min_size=0, max_size=70).map(b64),
+        "y": st.binary(min_size=0, max_size=70).map(b64),
+        "n": st.integers(1, 2**2100).map(lambda n: b64(n.to_bytes(264, "big").lstrip(b"\0"))),
+        "e": st.sampled_from([b"\x01\x00\x01", b"\x02", b"\x00", b"\x03"]).map(b64),
+        "alg": st.sampled_from(list(ALGORITHMS)),
+    },
+)
+
+
+@PROPERTY
+@given(JWK_LIKE)
+def test_a_proof_carrying_an_arbitrary_key_is_refused_without_a_crash(jwk: dict[str, str]) -> None:
+    assert not accepted(proof(jti="fixed", header={"jwk": jwk}))
+
+
+def test_a_minted_proof_carries_only_the_public_members_of_its_key() -> None:
+    header = json.loads(base64.urlsafe_b64decode(proof().split(".")[0] + "=="))
+    assert set(header["jwk"]) == {"kty", "crv", "x", "y"}
