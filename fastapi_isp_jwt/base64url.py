@@ -1,4 +1,4 @@
-"""Strict unpadded base64url (RFC 7515 §2, RFC 4648 §5), shared by tokens and keys.
+"""Strict unpadded base64url (RFC 7515 §2, RFC 4648 §5), shared by tokens, keys and DPoP.
 
 Strict means one spelling per value: only the URL-safe alphabet, no padding, no
 whitespace, and zero bits in the unused tail of the last character.
@@ -6,9 +6,10 @@ whitespace, and zero bits in the unused tail of the last character.
 
 from __future__ import annotations
 
+import base64
 import binascii
 
-__all__ = ["decode", "decode_alphabet_checked"]
+__all__ = ["decode", "decode_alphabet_checked", "encode"]
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
@@ -45,3 +46,8 @@ def decode(data: bytes | str) -> bytes:
     if not data or data.translate(None, _ALPHABET):
         raise ValueError("not base64url")
     return decode_alphabet_checked(data)
+
+
+def encode(data: bytes) -> str:
+    """The one unpadded base64url spelling of ``data``."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")

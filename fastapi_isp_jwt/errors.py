@@ -18,12 +18,15 @@ __all__ = [
     "ConfigurationError",
     "ISPJWTError",
     "InsufficientScopeError",
+    "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
     "KeySetError",
     "MissingCredentialsError",
+    "ReplayStoreUnavailableError",
     "TokenRequestError",
+    "UseDPoPNonceError",
     "refusal",
 ]
 
@@ -113,19 +116,57 @@ class IssuerUnavailableError(AuthError):
     outcome = Outcome.ISSUER_UNAVAILABLE
 
     def __init__(self, retry_after: float = 30) -> None:
-        super().__init__(Reason.ISSUER_UNAVAILABLE)
+        self._unavailable(Reason.ISSUER_UNAVAILABLE, retry_after)
+
+    def _unavailable(self, reason: Reason, retry_after: float) -> None:
+        AuthError.__init__(self, reason)
         self.retry_after = max(1, math.ceil(retry_after))
+
+
+class ReplayStoreUnavailableError(IssuerUnavailableError):
+    """The store that remembers DPoP proof ids cannot be reached: 503 with ``Retry-After``.
+
+    A subclass of `IssuerUnavailableError` so that every place answering "try again later"
+    answers this too: accepting a proof that cannot be checked for replay is never an option.
+    """
+
+    def __init__(self, retry_after: float = 1) -> None:
+        self._unavailable(Reason.REPLAY_STORE_UNAVAILABLE, retry_after)
+
+
+class InvalidDPoPProofError(AuthError):
+    """The DPoP proof is missing, malformed or does not hold (RFC 9449 ``invalid_dpop_proof``)."""
+
+    status_code = 401
+    error = "invalid_dpop_proof"
+    outcome = Outcome.INVALID_DPOP_PROOF
+
+
+class UseDPoPNonceError(AuthError):
+    """The proof lacks the server's current nonce (RFC 9449 §9 ``use_dpop_nonce``).
+
+    ``nonce`` is the fresh nonce to send back in the ``DPoP-Nonce`` header.
+    """
+
+    status_code = 401
+    error = "use_dpop_nonce"
+    outcome = Outcome.USE_DPOP_NONCE
+
+    def __init__(self, reason: Reason, nonce: str) -> None:
+        super().__init__(reason)
+        self.nonce = nonce
 
 
 _ERROR_OF_OUTCOME: dict[Outcome, type[AuthError]] = {
     Outcome.MISSING_CREDENTIALS: MissingCredentialsError,
     Outcome.INVALID_REQUEST: InvalidRequestError,
     Outcome.INVALID_TOKEN: InvalidTokenError,
+    Outcome.INVALID_DPOP_PROOF: InvalidDPoPProofError,
 }
 
 
 def refusal(reason: Reason, detail: str = "") -> AuthError:
-    """The exception for ``reason`` (refusals that carry more, scopes or a retry time, excepted)."""
+    """The exception for ``reason``, unless it carries more (scopes, a retry time, a nonce)."""
     return _ERROR_OF_OUTCOME[reason.outcome](reason, detail)
 
 

@@ -6,6 +6,7 @@ any of them has the tenant's shape and is made the same way. No framework, no ne
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -15,15 +16,20 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt import get_algorithm_by_name
 from jwt.algorithms import Algorithm, ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.algorithms import ALGORITHMS
+from fastapi_isp_jwt.dpop import PROOF_TYPE, access_token_hash, jwk_thumbprint
 
 __all__ = [
     "NotUnicodeError",
     "PrivateKey",
     "SigningKey",
+    "dpop_proof",
     "is_unicode_text",
+    "jwk_thumbprint",
     "jwks_of",
     "sign_token",
     "tenant_claims",
@@ -41,6 +47,8 @@ _JWK_WRITERS: dict[str, type[Algorithm]] = {
     "EC": ECAlgorithm,
     "OKP": OKPAlgorithm,
 }
+# The members of a public JWK that say which key it is (RFC 7638 §3.2, all key types).
+_JWK_PUBLIC_MEMBERS = ("kty", "crv", "n", "e", "x", "y")
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
@@ -195,6 +203,60 @@ def sign_token(
     _check_unicode("claim", claims)
     algorithm = full_header.pop("alg", key.alg)
     return jwt.encode(dict(claims), key.private_key, algorithm=algorithm, headers=full_header)
+
+
+def dpop_proof(
+    key: SigningKey,
+    method: str,
+    url: str,
+    *,
+    access_token: str | None = None,
+    nonce: str | None = None,
+    iat: float | None = None,
+    jti: str | None = None,
+    header: Mapping[str, Any] | None = None,
+    claims: Mapping[str, Any] | None = None,
+    omit: Iterable[str] = (),
+) -> str:
+    """A DPoP proof (RFC 9449 §4.2) for one request, signed with ``key``.
+
+    The header carries ``typ`` ``dpop+jwt``, the key's ``alg`` and its public ``jwk``
+    (thumbprint members only); ``ath`` is set when ``access_token`` is given. To build a
+    proof a server must refuse, ``header`` and ``claims`` add or replace members (an
+    ``alg`` there is only claimed: the proof is still signed with the key's) and ``omit``
+    drops members by name from both.
+    """
+    public = key.public_jwk()
+    full_header: dict[str, Any] = {
+        "typ": PROOF_TYPE,
+        "alg": key.alg,
+        "jwk": {name: public[name] for name in _JWK_PUBLIC_MEMBERS if name in public},
+    }
+    full_claims: dict[str, Any] = {
+        "jti": jti or secrets.token_urlsafe(16),
+        "htm": method,
+        "htu": url,
+        "iat": int(time.time() if iat is None else iat),
+    }
+    if access_token is not None:
+        full_claims["ath"] = access_token_hash(access_token)
+    if nonce is not None:
+        full_claims["nonce"] = nonce
+    full_header.update(header or {})
+    full_claims.update(claims or {})
+    for name in omit:
+        full_header.pop(name, None)
+        full_claims.pop(name, None)
+    _check_unicode("header parameter", full_header)
+    _check_unicode("claim", full_claims)
+    # Assembled here rather than by PyJWT, which would put back an omitted "alg" or "typ".
+    signing_input = f"{_json_segment(full_header)}.{_json_segment(full_claims)}"
+    signature = get_algorithm_by_name(key.alg).sign(signing_input.encode(), key.private_key)
+    return f"{signing_input}.{base64url.encode(signature)}"
+
+
+def _json_segment(members: Mapping[str, Any]) -> str:
+    return base64url.encode(json.dumps(members, separators=(",", ":")).encode("utf-8"))
 
 
 def _check_unicode(kind: str, members: Mapping[str, Any]) -> None:

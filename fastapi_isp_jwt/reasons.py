@@ -21,6 +21,9 @@ class Outcome(enum.Enum):
     INVALID_TOKEN = (401, "invalid_token")
     INSUFFICIENT_SCOPE = (403, "insufficient_scope")
     ISSUER_UNAVAILABLE = (503, None)
+    # RFC 9449 §7.1, §9: a DPoP proof that does not hold, or one that lacks the server's nonce.
+    INVALID_DPOP_PROOF = (401, "invalid_dpop_proof")
+    USE_DPOP_NONCE = (401, "use_dpop_nonce")
 
     @property
     def status_code(self) -> int:
@@ -33,12 +36,14 @@ class Outcome(enum.Enum):
         return error
 
 
-_M, _R, _T, _S, _U = (
+_M, _R, _T, _S, _U, _P, _N = (
     Outcome.MISSING_CREDENTIALS,
     Outcome.INVALID_REQUEST,
     Outcome.INVALID_TOKEN,
     Outcome.INSUFFICIENT_SCOPE,
     Outcome.ISSUER_UNAVAILABLE,
+    Outcome.INVALID_DPOP_PROOF,
+    Outcome.USE_DPOP_NONCE,
 )
 
 
@@ -96,12 +101,71 @@ class Reason(str, enum.Enum):
     AUDIENCE_MALFORMED = ("audience_malformed", _T, "The token audience is missing or malformed")
     ORGANIZATIONS = ("organizations", _T, "The token names more than one organization")
     PRINCIPAL = ("principal", _T, "The token claims do not fit the expected principal")
+    # Sender-constrained tokens (RFC 9449 §7, RFC 8705 §3)
+    SENDER_CONSTRAINED = (
+        "sender_constrained",
+        _T,
+        "The token is bound to a key and needs proof of possession",
+    )
+    NOT_DPOP_BOUND = ("not_dpop_bound", _T, "The token is not bound to a DPoP key")
+    # The DPoP proof (RFC 9449 §4.3), in the order it is checked
+    DPOP_PROOF_MISSING = ("dpop_proof_missing", _P, "A DPoP proof is required")
+    DPOP_PROOF_REPEATED = ("dpop_proof_repeated", _P, "Send one DPoP header")
+    DPOP_PROOF_TOO_LARGE = ("dpop_proof_too_large", _P, "The DPoP proof is too large")
+    DPOP_PROOF_MALFORMED = ("dpop_proof_malformed", _P, "The DPoP proof is not a compact JWS")
+    DPOP_PROOF_ENCODING = ("dpop_proof_encoding", _P, "The DPoP proof {} is malformed")
+    DPOP_PROOF_TYPE = ("dpop_proof_type", _P, "The DPoP proof type is not dpop+jwt")
+    DPOP_PROOF_ALGORITHM = ("dpop_proof_algorithm", _P, "The DPoP proof algorithm is not allowed")
+    DPOP_PROOF_HEADER = (
+        "dpop_proof_header",
+        _P,
+        "The DPoP proof has header parameters this server does not support",
+    )
+    DPOP_PROOF_KEY = ("dpop_proof_key", _P, "The DPoP proof key is not a usable public key")
+    DPOP_PROOF_KEY_MISMATCH = (
+        "dpop_proof_key_mismatch",
+        _P,
+        "The DPoP proof algorithm does not fit its key",
+    )
+    DPOP_PROOF_SIGNATURE = ("dpop_proof_signature", _P, "The DPoP proof signature is invalid")
+    DPOP_PROOF_CLAIM_MISSING = ("dpop_proof_claim_missing", _P, "The DPoP proof lacks the {} claim")
+    DPOP_PROOF_CLAIM_MALFORMED = (
+        "dpop_proof_claim_malformed",
+        _P,
+        "The DPoP proof {} claim is malformed",
+    )
+    DPOP_PROOF_METHOD = ("dpop_proof_method", _P, "The DPoP proof is for another HTTP method")
+    DPOP_PROOF_URL = ("dpop_proof_url", _P, "The DPoP proof is for another URL")
+    DPOP_PROOF_TOO_OLD = ("dpop_proof_too_old", _P, "The DPoP proof is too old")
+    DPOP_PROOF_ISSUED_IN_FUTURE = (
+        "dpop_proof_issued_in_future",
+        _P,
+        "The DPoP proof was issued in the future",
+    )
+    DPOP_PROOF_ACCESS_TOKEN = (
+        "dpop_proof_access_token",
+        _P,
+        "The DPoP proof is for another access token (ath)",
+    )
+    DPOP_NONCE_REQUIRED = ("dpop_nonce_required", _N, "The DPoP proof must carry a server nonce")
+    DPOP_NONCE_STALE = ("dpop_nonce_stale", _N, "The DPoP nonce is unknown or has expired")
+    DPOP_PROOF_BINDING = (
+        "dpop_proof_binding",
+        _P,
+        "The DPoP proof key is not the key the token is bound to",
+    )
+    DPOP_PROOF_REPLAYED = ("dpop_proof_replayed", _P, "The DPoP proof was used before")
     # After the token
     SCOPE = ("scope", _S, "The token lacks a required scope")
     ISSUER_UNAVAILABLE = (
         "issuer_unavailable",
         _U,
         "The token issuer's keys cannot be fetched right now",
+    )
+    REPLAY_STORE_UNAVAILABLE = (
+        "replay_store_unavailable",
+        _U,
+        "The DPoP replay store cannot be reached right now",
     )
 
     def describe(self, detail: str = "") -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.issuer_server import IssuerServer
+from tests.support.redis_server import RedisServer, find_redis_server
 
 
 @pytest.fixture
@@ -45,3 +46,16 @@ def fresh_issuer(server: IssuerServer) -> TestIssuer:
     fresh = TestIssuer(issuer=server.url)
     server.serve(fresh.jwks)
     return fresh
+
+
+@pytest.fixture(scope="session")
+def redis_executable() -> str:
+    """The ``redis-server`` to start (skips without it, fails in CI: `find_redis_server`)."""
+    return find_redis_server()
+
+
+@pytest.fixture(scope="session")
+def redis_server(redis_executable: str) -> Iterator[RedisServer]:
+    """A real Redis on 127.0.0.1, no persistence, shared by the session."""
+    with RedisServer(redis_executable) as server:
+        yield server

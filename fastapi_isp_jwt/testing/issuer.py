@@ -217,6 +217,20 @@ class TestIssuer:
         """A valid access token; keyword arguments are those of `claims`."""
         return self.sign(self.claims(subject, scopes, **claims), headers=headers, key=key)
 
+    def mint_dpop_bound(
+        self,
+        subject: str = "auth0|test-user",
+        scopes: Iterable[str] = (),
+        *,
+        jkt: str,
+        **claims: Any,
+    ) -> str:
+        """A token bound to the DPoP key whose RFC 7638 thumbprint is ``jkt`` (``cnf.jkt``).
+
+        ``minting.jwk_thumbprint(key.public_jwk())`` gives the thumbprint of a `SigningKey`.
+        """
+        return self.mint(subject, scopes, cnf={"jkt": jkt}, **claims)
+
     def mint_machine(self, scopes: Iterable[str] = (), **claims: Any) -> str:
         """A Client Credentials (machine to machine) token."""
         return self.mint(scopes=scopes, machine=True, **claims)
