@@ -60,6 +60,16 @@ class FreshnessPolicy:
         self._last_attempt_at = -math.inf
         self._next_attempt_at = -math.inf
 
+    @property
+    def max_stale(self) -> float:
+        """How long after its download an expired key set may stand in for a failing issuer."""
+        return self._max_stale
+
+    @property
+    def next_attempt_at(self) -> float:
+        """When a fetch may start again after a failure (``-inf``: no backoff is running)."""
+        return self._next_attempt_at
+
     # -- questions -----------------------------------------------------------------------
 
     def settled_key(self, kid: str | None, now: float) -> VerificationKey | None:

@@ -1,0 +1,474 @@
+"""OpenTelemetry metrics and span events for verifications and the key cache.
+
+Only the OpenTelemetry *API* is used (the optional extra ``otel``): the application chooses
+an SDK and exporters, or none. Without the API installed, `Telemetry` is inert and each of
+its methods returns after one attribute check. Meters and the tracer are named after the
+module whose work they measure, as OpenTelemetry advises for instrumentation libraries.
+
+Every attribute value comes from a bounded set: an outcome, a `Reason` code, a download
+result, or an issuer from the configuration. Nothing read from a token (subject, key id,
+its own ``iss``) ever becomes an attribute: a flood of forged tokens cannot grow the
+number of time series.
+
+`INSTRUMENTS` is the table the Operations docs are checked against; a test holds the
+instruments created here to it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from fastapi_isp_jwt.reasons import Outcome, Reason
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+    from opentelemetry.trace import Span, TracerProvider
+
+    from fastapi_isp_jwt.keycache.health import KeyCacheHealth
+
+__all__ = [
+    "DOWNLOAD_RESULTS",
+    "INSTRUMENTS",
+    "OUTCOMES",
+    "REFUSAL_EVENT",
+    "DownloadResult",
+    "Instrument",
+    "Telemetry",
+    "VerificationOutcome",
+    "outcome_of",
+    "shared",
+]
+
+VerificationOutcome = Literal["accepted", "refused", "unavailable"]
+DownloadResult = Literal["ok", "http_error", "timeout", "invalid_document"]
+OUTCOMES: Final[tuple[VerificationOutcome, ...]] = ("accepted", "refused", "unavailable")
+DOWNLOAD_RESULTS: Final[tuple[DownloadResult, ...]] = (
+    "ok",
+    "http_error",
+    "timeout",
+    "invalid_document",
+)
+
+VERIFIER_SCOPE: Final = "fastapi_isp_jwt.verifier"
+SECURITY_SCOPE: Final = "fastapi_isp_jwt.security"
+DPOP_SCOPE: Final = "fastapi_isp_jwt.dpop"
+KEYCACHE_SCOPE: Final = "fastapi_isp_jwt.keycache"
+
+REFUSAL_EVENT: Final = "isp_jwt.refusal"
+"""Name of the span event added to the current span for each refusal."""
+REFUSAL_EVENT_REASON: Final = "isp_jwt.reason"
+"""The event's one attribute: the `Reason` code."""
+DOWNLOAD_SPAN: Final = "isp_jwt.key_download"
+"""Name of the short span around one download of an issuer's keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One metric as the docs describe it: what it counts, in which unit, split by what."""
+
+    name: str
+    kind: Literal["counter", "histogram", "gauge"]
+    unit: str
+    attributes: tuple[str, ...]
+    meter: str
+    description: str
+
+
+INSTRUMENTS: Final[tuple[Instrument, ...]] = (
+    Instrument(
+        "isp_jwt.verifications",
+        "counter",
+        "{verification}",
+        ("outcome", "reason"),
+        VERIFIER_SCOPE,
+        "Tokens verified; reason (a Reason code) is present on refusals only",
+    ),
+    Instrument(
+        "isp_jwt.verification.duration",
+        "histogram",
+        "s",
+        ("outcome",),
+        VERIFIER_SCOPE,
+        "Time to verify one token, key downloads it waited for included",
+    ),
+    Instrument(
+        "isp_jwt.token_cache.lookups",
+        "counter",
+        "{lookup}",
+        ("result",),
+        VERIFIER_SCOPE,
+        "Verified-token cache lookups; result is hit or miss",
+    ),
+    Instrument(
+        "isp_jwt.scope_refusals",
+        "counter",
+        "{refusal}",
+        (),
+        SECURITY_SCOPE,
+        "Valid tokens refused for lacking a scope the route requires",
+    ),
+    Instrument(
+        "isp_jwt.dpop_refusals",
+        "counter",
+        "{refusal}",
+        ("reason",),
+        DPOP_SCOPE,
+        "DPoP proofs refused, by Reason code",
+    ),
+    Instrument(
+        "isp_jwt.key_downloads",
+        "counter",
+        "{download}",
+        ("issuer", "result"),
+        KEYCACHE_SCOPE,
+        "Downloads of an issuer's keys; result is ok, http_error, timeout or invalid_document",
+    ),
+    Instrument(
+        "isp_jwt.key_download.duration",
+        "histogram",
+        "s",
+        ("issuer", "result"),
+        KEYCACHE_SCOPE,
+        "Time one download of an issuer's keys took, discovery included",
+    ),
+    Instrument(
+        "isp_jwt.unknown_key_refetches",
+        "counter",
+        "{refetch}",
+        ("issuer", "suppressed"),
+        KEYCACHE_SCOPE,
+        "Tokens naming a key not held; suppressed=true when the cooldown held the refetch back",
+    ),
+    Instrument(
+        "isp_jwt.keys.known",
+        "gauge",
+        "{key}",
+        ("issuer",),
+        KEYCACHE_SCOPE,
+        "Usable keys in the issuer's key set now held",
+    ),
+    Instrument(
+        "isp_jwt.keys.age",
+        "gauge",
+        "s",
+        ("issuer",),
+        KEYCACHE_SCOPE,
+        "Age of the issuer's key set now held; absent before the first download",
+    ),
+    Instrument(
+        "isp_jwt.keys.stale",
+        "gauge",
+        "1",
+        ("issuer",),
+        KEYCACHE_SCOPE,
+        "1 while the issuer's key set is past its lifetime and served through an outage",
+    ),
+    Instrument(
+        "isp_jwt.keys.next_refresh",
+        "gauge",
+        "s",
+        ("issuer",),
+        KEYCACHE_SCOPE,
+        "Seconds until the issuer's keys are next fetched (a retry, during an outage)",
+    ),
+)
+
+# Verification takes microseconds from the token cache and up to the download timeout when
+# it waits for keys; the SDK's default buckets are made for milliseconds.
+_VERIFICATION_BUCKETS = (
+    0.00001,
+    0.000025,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.05,
+    0.25,
+    1.0,
+    5.0,
+)
+_DOWNLOAD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+_ACCEPTED_ATTRIBUTES: Final[Mapping[str, str]] = {"outcome": "accepted"}
+
+
+def outcome_of(reason: Reason | None) -> VerificationOutcome:
+    """The ``outcome`` attribute for a verification that ended with ``reason`` (None: accepted)."""
+    if reason is None:
+        return "accepted"
+    return "unavailable" if reason.outcome is Outcome.ISSUER_UNAVAILABLE else "refused"
+
+
+def _load_api() -> tuple[ModuleType, ModuleType] | None:
+    """The OpenTelemetry metrics and trace API modules, or None when not installed."""
+    try:
+        from opentelemetry import metrics, trace
+    except ImportError:
+        return None
+    return metrics, trace
+
+
+def _library_version() -> str:
+    try:
+        return importlib.metadata.version("fastapi-isp-jwt")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+HealthSource = Callable[[], Iterable["KeyCacheHealth"]]
+
+
+class _Instruments:
+    """The OpenTelemetry objects, made only when the API is installed."""
+
+    def __init__(
+        self,
+        metrics: ModuleType,
+        trace: ModuleType,
+        meter_provider: MeterProvider | None,
+        tracer_provider: TracerProvider | None,
+        gauges: Callable[[str], Callable[[CallbackOptions], Iterable[Observation]]],
+    ) -> None:
+        version = _library_version()
+        self.trace = trace
+        self.observation = metrics.Observation
+        self.tracer = trace.get_tracer(KEYCACHE_SCOPE, version, tracer_provider)
+        meters = {
+            scope: metrics.get_meter(scope, version, meter_provider)
+            for scope in (VERIFIER_SCOPE, SECURITY_SCOPE, DPOP_SCOPE, KEYCACHE_SCOPE)
+        }
+        made: dict[str, Any] = {}
+        for spec in INSTRUMENTS:
+            meter = meters[spec.meter]
+            if spec.kind == "counter":
+                made[spec.name] = meter.create_counter(spec.name, spec.unit, spec.description)
+            elif spec.kind == "histogram":
+                buckets = (
+                    _VERIFICATION_BUCKETS if spec.meter == VERIFIER_SCOPE else _DOWNLOAD_BUCKETS
+                )
+                made[spec.name] = meter.create_histogram(
+                    spec.name,
+                    spec.unit,
+                    spec.description,
+                    explicit_bucket_boundaries_advisory=buckets,
+                )
+            else:
+                made[spec.name] = meter.create_observable_gauge(
+                    spec.name, [gauges(spec.name)], spec.unit, spec.description
+                )
+        self.verifications = made["isp_jwt.verifications"]
+        self.verification_time = made["isp_jwt.verification.duration"]
+        self.token_cache = made["isp_jwt.token_cache.lookups"]
+        self.scope_refusals = made["isp_jwt.scope_refusals"]
+        self.dpop_refusals = made["isp_jwt.dpop_refusals"]
+        self.key_downloads = made["isp_jwt.key_downloads"]
+        self.key_download_time = made["isp_jwt.key_download.duration"]
+        self.unknown_key_refetches = made["isp_jwt.unknown_key_refetches"]
+
+
+def _gauge_value(name: str, health: KeyCacheHealth) -> float | None:
+    if name == "isp_jwt.keys.known":
+        return float(health.keys_known)
+    if name == "isp_jwt.keys.age":
+        return health.age_seconds
+    if name == "isp_jwt.keys.stale":
+        return 1.0 if health.stale else 0.0
+    return health.next_attempt_in
+
+
+class Telemetry:
+    """The instruments the verifier, the FastAPI layer and the key cache report to.
+
+    Built with no arguments it reports to the global meter and tracer providers (use
+    `shared()` for the one process-wide instance); tests and applications with their own
+    providers pass them in. ``enabled=False``, or the API not being installed, makes every
+    method a no-op; ``active`` says which. Callers on a hot path check ``active`` before
+    measuring time, so an inactive instance costs them one attribute read.
+    """
+
+    def __init__(
+        self,
+        *,
+        meter_provider: MeterProvider | None = None,
+        tracer_provider: TracerProvider | None = None,
+        enabled: bool = True,
+    ) -> None:
+        self._sources: list[Callable[[], HealthSource | None]] = []
+        self._sources_lock = threading.Lock()
+        self._verification_attributes: dict[tuple[str, Reason | None], Mapping[str, str]] = {}
+        self._outcome_attributes: dict[str, Mapping[str, str]] = {
+            outcome: {"outcome": outcome} for outcome in OUTCOMES
+        }
+        self._dpop_attributes = {reason: {"reason": reason.value} for reason in Reason}
+        api = _load_api() if enabled else None
+        self._instruments: _Instruments | None = (
+            None
+            if api is None
+            else _Instruments(*api, meter_provider, tracer_provider, self._gauge_callback)
+        )
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is reported (the API is installed and telemetry is enabled)."""
+        return self._instruments is not None
+
+    # -- verifications ---------------------------------------------------------------------
+
+    def verified(self, outcome: VerificationOutcome, reason: Reason | None, seconds: float) -> None:
+        """One token verified: counted by outcome and reason, timed, and a refusal event."""
+        instruments = self._instruments
+        if instruments is None:
+            return
+        attributes = self._verification_attributes.get((outcome, reason))
+        if attributes is None:
+            attributes = self._remember_attributes(outcome, reason)
+        instruments.verifications.add(1, attributes)
+        instruments.verification_time.record(seconds, self._outcome_attributes[outcome])
+        if reason is not None:
+            self._refusal_event(instruments, reason)
+
+    def token_cache(self, hit: bool) -> None:
+        """One lookup in the verified-token cache."""
+        instruments = self._instruments
+        if instruments is None:
+            return
+        instruments.token_cache.add(1, _HIT if hit else _MISS)
+
+    def scope_refused(self) -> None:
+        """A valid token lacked a scope the route requires."""
+        instruments = self._instruments
+        if instruments is None:
+            return
+        instruments.scope_refusals.add(1)
+        self._refusal_event(instruments, Reason.SCOPE)
+
+    def dpop_refused(self, reason: Reason) -> None:
+        """A DPoP proof was refused for ``reason``."""
+        instruments = self._instruments
+        if instruments is None:
+            return
+        instruments.dpop_refusals.add(1, self._dpop_attributes[reason])
+        self._refusal_event(instruments, reason)
+
+    # -- the key cache ---------------------------------------------------------------------
+
+    def key_download(self, result: DownloadResult, seconds: float, *, issuer: str) -> None:
+        """One download of ``issuer``'s keys ended with ``result`` after ``seconds``."""
+        instruments = self._instruments
+        if instruments is None:
+            return
+        if result not in DOWNLOAD_RESULTS:
+            raise ValueError(f"unknown download result {result!r}")
+        attributes = {"issuer": issuer, "result": result}
+        instruments.key_downloads.add(1, attributes)
+        instruments.key_download_time.record(seconds, attributes)
+
+    def unknown_key_refetch(self, suppressed: bool, *, issuer: str) -> None:
+        """A token named a key not held; ``suppressed`` when the cooldown held the refetch."""
+        instruments = self._instruments
+        if instruments is None:
+            return
+        instruments.unknown_key_refetches.add(1, {"issuer": issuer, "suppressed": suppressed})
+
+    def download_span(self, *, issuer: str) -> AbstractContextManager[object]:
+        """A short span around one key download (a no-op context when inactive)."""
+        instruments = self._instruments
+        if instruments is None:
+            return nullcontext()
+        return instruments.tracer.start_as_current_span(  # type: ignore[no-any-return]
+            DOWNLOAD_SPAN, attributes={"isp_jwt.issuer": issuer}
+        )
+
+    def watch_key_caches(self, source: HealthSource) -> None:
+        """Feed the key-cache gauges from ``source``, called at each collection.
+
+        A bound method is held weakly: a verifier that is dropped stops being observed,
+        and is not kept alive by the process-wide instance.
+        """
+        if self._instruments is None:
+            return
+        reference: Callable[[], HealthSource | None] = (
+            weakref.WeakMethod(source) if inspect.ismethod(source) else _strong(source)
+        )
+        with self._sources_lock:
+            self._sources.append(reference)
+
+    # -- inside ----------------------------------------------------------------------------
+
+    def _remember_attributes(
+        self, outcome: VerificationOutcome, reason: Reason | None
+    ) -> Mapping[str, str]:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown verification outcome {outcome!r}")
+        if (reason is None) != (outcome == "accepted"):
+            raise ValueError("a refusal needs its reason, and an accepted token has none")
+        attributes = (
+            _ACCEPTED_ATTRIBUTES if reason is None else {"outcome": outcome, "reason": reason.value}
+        )
+        self._verification_attributes[(outcome, reason)] = attributes
+        return attributes
+
+    @staticmethod
+    def _refusal_event(instruments: _Instruments, reason: Reason) -> None:
+        span: Span = instruments.trace.get_current_span()
+        if span.is_recording():
+            span.add_event(REFUSAL_EVENT, {REFUSAL_EVENT_REASON: reason.value})
+
+    def _healths(self) -> Iterator[KeyCacheHealth]:
+        with self._sources_lock:
+            live = [(ref, ref()) for ref in self._sources]
+            self._sources = [ref for ref, source in live if source is not None]
+        for _, source in live:
+            if source is not None:
+                yield from source()
+
+    def _gauge_callback(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            instruments = self._instruments
+            assert instruments is not None
+            observations = []
+            for health in self._healths():
+                value = _gauge_value(name, health)
+                if value is not None:
+                    observations.append(instruments.observation(value, {"issuer": health.issuer}))
+            return observations
+
+        return observe
+
+
+_HIT: Final[Mapping[str, str]] = {"result": "hit"}
+_MISS: Final[Mapping[str, str]] = {"result": "miss"}
+
+
+def _strong(source: HealthSource) -> Callable[[], HealthSource]:
+    return lambda: source
+
+
+_shared: Telemetry | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> Telemetry:
+    """The process-wide `Telemetry` on the global providers, made on first use.
+
+    One instance for every verifier in the process: OpenTelemetry wants one instrument per
+    name, and an SDK installed after the verifiers were built is still reported to (the
+    API's global providers forward to it).
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Telemetry()
+        return _shared
