@@ -10,8 +10,8 @@ result, or an issuer from the configuration. Nothing read from a token (subject,
 its own ``iss``) ever becomes an attribute: a flood of forged tokens cannot grow the
 number of time series.
 
-`INSTRUMENTS` is the table the Operations docs are checked against; a test holds the
-instruments created here to it.
+`fastapi_isp_jwt.instruments.INSTRUMENTS` is the table of what is created here, the one
+the Operations docs are checked against.
 """
 
 from __future__ import annotations
@@ -22,10 +22,23 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
+from fastapi_isp_jwt.instruments import (
+    DOWNLOAD_RESULTS,
+    DOWNLOAD_SPAN,
+    DPOP_SCOPE,
+    INSTRUMENTS,
+    KEYCACHE_SCOPE,
+    OUTCOMES,
+    REFUSAL_EVENT,
+    REFUSAL_EVENT_REASON,
+    SECURITY_SCOPE,
+    VERIFIER_SCOPE,
+    DownloadResult,
+    VerificationOutcome,
+)
 from fastapi_isp_jwt.reasons import Outcome, Reason
 
 if TYPE_CHECKING:
@@ -34,172 +47,7 @@ if TYPE_CHECKING:
 
     from fastapi_isp_jwt.keycache.health import KeyCacheHealth
 
-__all__ = [
-    "DOWNLOAD_RESULTS",
-    "INSTRUMENTS",
-    "OUTCOMES",
-    "REFUSAL_EVENT",
-    "DownloadResult",
-    "Instrument",
-    "Telemetry",
-    "VerificationOutcome",
-    "outcome_of",
-    "shared",
-]
-
-VerificationOutcome = Literal["accepted", "refused", "unavailable"]
-DownloadResult = Literal["ok", "http_error", "timeout", "invalid_document"]
-OUTCOMES: Final[tuple[VerificationOutcome, ...]] = ("accepted", "refused", "unavailable")
-DOWNLOAD_RESULTS: Final[tuple[DownloadResult, ...]] = (
-    "ok",
-    "http_error",
-    "timeout",
-    "invalid_document",
-)
-
-VERIFIER_SCOPE: Final = "fastapi_isp_jwt.verifier"
-SECURITY_SCOPE: Final = "fastapi_isp_jwt.security"
-DPOP_SCOPE: Final = "fastapi_isp_jwt.dpop"
-KEYCACHE_SCOPE: Final = "fastapi_isp_jwt.keycache"
-
-REFUSAL_EVENT: Final = "isp_jwt.refusal"
-"""Name of the span event added to the current span for each refusal."""
-REFUSAL_EVENT_REASON: Final = "isp_jwt.reason"
-"""The event's one attribute: the `Reason` code."""
-DOWNLOAD_SPAN: Final = "isp_jwt.key_download"
-"""Name of the short span around one download of an issuer's keys."""
-
-
-@dataclass(frozen=True, slots=True)
-class Instrument:
-    """One metric as the docs describe it: what it counts, in which unit, split by what."""
-
-    name: str
-    kind: Literal["counter", "histogram", "gauge"]
-    unit: str
-    attributes: tuple[str, ...]
-    meter: str
-    description: str
-
-
-INSTRUMENTS: Final[tuple[Instrument, ...]] = (
-    Instrument(
-        "isp_jwt.verifications",
-        "counter",
-        "{verification}",
-        ("outcome", "reason"),
-        VERIFIER_SCOPE,
-        "Tokens verified; reason (a Reason code) is present on refusals only",
-    ),
-    Instrument(
-        "isp_jwt.verification.duration",
-        "histogram",
-        "s",
-        ("outcome",),
-        VERIFIER_SCOPE,
-        "Time to verify one token, key downloads it waited for included",
-    ),
-    Instrument(
-        "isp_jwt.token_cache.lookups",
-        "counter",
-        "{lookup}",
-        ("result",),
-        VERIFIER_SCOPE,
-        "Verified-token cache lookups; result is hit or miss",
-    ),
-    Instrument(
-        "isp_jwt.scope_refusals",
-        "counter",
-        "{refusal}",
-        (),
-        SECURITY_SCOPE,
-        "Valid tokens refused for lacking a scope the route requires",
-    ),
-    Instrument(
-        "isp_jwt.dpop_refusals",
-        "counter",
-        "{refusal}",
-        ("reason",),
-        DPOP_SCOPE,
-        "DPoP proofs refused, by Reason code",
-    ),
-    Instrument(
-        "isp_jwt.key_downloads",
-        "counter",
-        "{download}",
-        ("issuer", "result"),
-        KEYCACHE_SCOPE,
-        "Downloads of an issuer's keys; result is ok, http_error, timeout or invalid_document",
-    ),
-    Instrument(
-        "isp_jwt.key_download.duration",
-        "histogram",
-        "s",
-        ("issuer", "result"),
-        KEYCACHE_SCOPE,
-        "Time one download of an issuer's keys took, discovery included",
-    ),
-    Instrument(
-        "isp_jwt.unknown_key_refetches",
-        "counter",
-        "{refetch}",
-        ("issuer", "suppressed"),
-        KEYCACHE_SCOPE,
-        "Tokens naming a key not held; suppressed=true when the cooldown held the refetch back",
-    ),
-    Instrument(
-        "isp_jwt.keys.known",
-        "gauge",
-        "{key}",
-        ("issuer",),
-        KEYCACHE_SCOPE,
-        "Usable keys in the issuer's key set now held",
-    ),
-    Instrument(
-        "isp_jwt.keys.age",
-        "gauge",
-        "s",
-        ("issuer",),
-        KEYCACHE_SCOPE,
-        "Age of the issuer's key set now held; absent before the first download",
-    ),
-    Instrument(
-        "isp_jwt.keys.stale",
-        "gauge",
-        "1",
-        ("issuer",),
-        KEYCACHE_SCOPE,
-        "1 while the issuer's key set is past its lifetime and served through an outage",
-    ),
-    Instrument(
-        "isp_jwt.keys.next_refresh",
-        "gauge",
-        "s",
-        ("issuer",),
-        KEYCACHE_SCOPE,
-        "Seconds until the issuer's keys are next fetched (a retry, during an outage)",
-    ),
-)
-
-# Verification takes microseconds from the token cache and up to the download timeout when
-# it waits for keys; the SDK's default buckets are made for milliseconds.
-_VERIFICATION_BUCKETS = (
-    0.00001,
-    0.000025,
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.05,
-    0.25,
-    1.0,
-    5.0,
-)
-_DOWNLOAD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+__all__ = ["Telemetry", "outcome_of", "shared"]
 
 _ACCEPTED_ATTRIBUTES: Final[Mapping[str, str]] = {"outcome": "accepted"}
 
@@ -255,14 +103,11 @@ class _Instruments:
             if spec.kind == "counter":
                 made[spec.name] = meter.create_counter(spec.name, spec.unit, spec.description)
             elif spec.kind == "histogram":
-                buckets = (
-                    _VERIFICATION_BUCKETS if spec.meter == VERIFIER_SCOPE else _DOWNLOAD_BUCKETS
-                )
                 made[spec.name] = meter.create_histogram(
                     spec.name,
                     spec.unit,
                     spec.description,
-                    explicit_bucket_boundaries_advisory=buckets,
+                    explicit_bucket_boundaries_advisory=spec.buckets,
                 )
             else:
                 made[spec.name] = meter.create_observable_gauge(
