@@ -44,7 +44,8 @@ def hints(
     if reason is Reason.ALGORITHM:
         found.extend(_algorithm_hints(settings, header.get("alg")))
     if reason is Reason.ISSUER:
-        found.extend(_issuer_hints(settings, claims.get("iss")))
+        for_this_api = _audience_matches(settings, claims.get("aud"))
+        found.extend(_issuer_hints(settings, claims.get("iss"), for_this_api))
     if _looks_like_id_token(claims):
         found.append(
             "this looks like an ID token (it has nonce/at_hash, or its audience is a client "
@@ -72,7 +73,7 @@ def _algorithm_hints(settings: Settings, alg: object) -> Iterable[str]:
         )
 
 
-def _issuer_hints(settings: Settings, iss: object) -> Iterable[str]:
+def _issuer_hints(settings: Settings, iss: object, for_this_api: bool) -> Iterable[str]:
     if not isinstance(iss, str):
         return
     token_url = urlsplit(iss)
@@ -93,7 +94,9 @@ def _issuer_hints(settings: Settings, iss: object) -> Iterable[str]:
         tenant_domains = sum(
             (url.hostname or "").endswith(_AUTH0_HOST_SUFFIX) for url in (configured_url, token_url)
         )
-        if tenant_domains == 1:
+        # Any issuer but the tenant's would fit "another host": only a token made for
+        # this very API suggests the tenant's other domain rather than a stranger.
+        if tenant_domains == 1 and for_this_api:
             yield (
                 f"the token's issuer is another host than the configured {configured!r}: "
                 "Auth0 names the domain the client used (custom domain or tenant domain); "
