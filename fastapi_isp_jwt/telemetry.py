@@ -68,6 +68,13 @@ def _load_api() -> tuple[ModuleType, ModuleType] | None:
     return metrics, trace
 
 
+def _sdk_installed(metrics: ModuleType, trace: ModuleType) -> bool:
+    """Whether a global meter or tracer provider is an SDK's rather than the API's stand-in."""
+    api_modules = ("opentelemetry.metrics", "opentelemetry.trace")
+    providers = (metrics.get_meter_provider(), trace.get_tracer_provider())
+    return any(not type(p).__module__.startswith(api_modules) for p in providers)
+
+
 def _library_version() -> str:
     try:
         return importlib.metadata.version("fastapi-isp-jwt")
@@ -138,10 +145,17 @@ class Telemetry:
 
     Built with no arguments it reports to the global meter and tracer providers (use
     `shared()` for the one process-wide instance); tests and applications with their own
-    providers pass them in. ``enabled=False``, or the API not being installed, makes every
-    method a no-op; ``active`` says which. Callers on a hot path check ``active`` before
-    measuring time, so an inactive instance costs them one attribute read.
+    providers pass them in. ``active`` is false, and every method a no-op, when the API is
+    not installed, when ``enabled=False``, or while the global providers are still the
+    API's stand-ins (no SDK installed): recent FastAPI releases bring the API along, and a
+    service that never installs an SDK must not pay for instruments nobody reads. An SDK
+    installed after this was built is picked up by `refresh` (the verifier calls it when it
+    warms up). Callers on a hot path check ``active`` before measuring time, so an inactive
+    instance costs them one attribute read.
     """
+
+    active: bool
+    """Whether calls are reported; read it before timing anything."""
 
     def __init__(
         self,
@@ -157,17 +171,27 @@ class Telemetry:
             outcome: {"outcome": outcome} for outcome in OUTCOMES
         }
         self._dpop_attributes = {reason: {"reason": reason.value} for reason in Reason}
-        api = _load_api() if enabled else None
-        self._instruments: _Instruments | None = (
+        self._given_providers = meter_provider is not None or tracer_provider is not None
+        self._api = _load_api() if enabled else None
+        # Made whenever the API is there: on the global providers they are the API's
+        # proxies, which forward to an SDK installed later.
+        self._made: _Instruments | None = (
             None
-            if api is None
-            else _Instruments(*api, meter_provider, tracer_provider, self._gauge_callback)
+            if self._api is None
+            else _Instruments(*self._api, meter_provider, tracer_provider, self._gauge_callback)
         )
+        self._instruments: _Instruments | None = None
+        self.active = False
+        self.refresh()
 
-    @property
-    def active(self) -> bool:
-        """Whether anything is reported (the API is installed and telemetry is enabled)."""
-        return self._instruments is not None
+    def refresh(self) -> bool:
+        """Start reporting if an SDK is installed now; returns ``active``."""
+        if self._made is not None and not self.active:
+            assert self._api is not None
+            if self._given_providers or _sdk_installed(*self._api):
+                self._instruments = self._made
+                self.active = True
+        return self.active
 
     # -- verifications ---------------------------------------------------------------------
 
@@ -242,7 +266,7 @@ class Telemetry:
         A bound method is held weakly: a verifier that is dropped stops being observed,
         and is not kept alive by the process-wide instance.
         """
-        if self._instruments is None:
+        if self._made is None:
             return
         reference: Callable[[], HealthSource | None] = (
             weakref.WeakMethod(source) if inspect.ismethod(source) else _strong(source)
@@ -281,7 +305,7 @@ class Telemetry:
 
     def _gauge_callback(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
-            instruments = self._instruments
+            instruments = self._made
             assert instruments is not None
             observations = []
             for health in self._healths():

@@ -9,6 +9,7 @@ import gc
 import sys
 
 import pytest
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
@@ -372,5 +373,38 @@ def test_disabled_telemetry_reports_nothing() -> None:
     assert reader.get_metrics_data() is None
 
 
-def test_with_the_api_telemetry_is_active(recorded: Recorded) -> None:
+def test_with_providers_given_telemetry_is_active(recorded: Recorded) -> None:
     assert recorded.telemetry.active is True
+
+
+def test_on_the_global_providers_without_an_sdk_telemetry_is_inactive() -> None:
+    # The API alone (FastAPI brings it along) must cost the hot path nothing.
+    assert Telemetry().active is False
+
+
+def test_refresh_starts_reporting_once_an_sdk_provides_meters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    telemetry = Telemetry()
+    monkeypatch.setattr(metrics, "get_meter_provider", MeterProvider)
+    assert telemetry.refresh() is True
+    assert telemetry.active is True
+
+
+def test_refresh_starts_reporting_once_an_sdk_provides_tracers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    telemetry = Telemetry()
+    monkeypatch.setattr(trace, "get_tracer_provider", TracerProvider)
+    assert telemetry.refresh() is True
+
+
+def test_refresh_without_an_sdk_leaves_telemetry_inactive() -> None:
+    telemetry = Telemetry()
+    assert telemetry.refresh() is False
+
+
+def test_refresh_never_activates_disabled_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    telemetry = Telemetry(enabled=False)
+    monkeypatch.setattr(metrics, "get_meter_provider", MeterProvider)
+    assert telemetry.refresh() is False
