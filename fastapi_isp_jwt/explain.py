@@ -15,7 +15,6 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi_isp_jwt.algorithms import ALGORITHMS
 from fastapi_isp_jwt.audience import ORGANIZATION_PLACEHOLDER, AudiencePolicy
@@ -76,7 +75,7 @@ def _algorithm_hints(settings: Settings, alg: object) -> Iterable[str]:
 def _issuer_hints(settings: Settings, iss: object, for_this_api: bool) -> Iterable[str]:
     if not isinstance(iss, str):
         return
-    token_url = urlsplit(iss)
+    token_url = _split(iss)
     for configured in settings.issuers:
         if iss.rstrip("/") == configured.rstrip("/"):
             yield (
@@ -84,15 +83,15 @@ def _issuer_hints(settings: Settings, iss: object, for_this_api: bool) -> Iterab
                 "trailing slash; Auth0 issuers end with '/' (or configure domain= instead)"
             )
             return
-        configured_url = urlsplit(configured)
+        configured_url = _split(configured)
         if (
             configured_url.scheme != token_url.scheme
             or configured_url.path != token_url.path
-            or configured_url.hostname == token_url.hostname
+            or configured_url.host == token_url.host
         ):
             continue
         tenant_domains = sum(
-            (url.hostname or "").endswith(_AUTH0_HOST_SUFFIX) for url in (configured_url, token_url)
+            url.host.endswith(_AUTH0_HOST_SUFFIX) for url in (configured_url, token_url)
         )
         # Any issuer but the tenant's would fit "another host": only a token made for
         # this very API suggests the tenant's other domain rather than a stranger.
@@ -109,6 +108,22 @@ def _issuer_hints(settings: Settings, iss: object, for_this_api: bool) -> Iterab
                 "(a development tenant's token sent to production, or the reverse?)"
             )
             return
+
+
+@dataclass(frozen=True, slots=True)
+class _URL:
+    scheme: str
+    host: str
+    path: str
+
+
+def _split(url: str) -> _URL:
+    """Scheme, host (lowercase, port kept) and path of an issuer URL; enough to compare two."""
+    # Issuers are plain http(s) URLs without query or fragment (Settings insists on it
+    # for the configured ones); a token's odd value only fails to look alike.
+    scheme, _, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return _URL(scheme.lower(), host.lower(), slash + path)
 
 
 def _audiences_of(aud: object) -> tuple[str, ...]:
