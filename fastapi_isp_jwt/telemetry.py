@@ -332,9 +332,9 @@ _shared_lock = threading.Lock()
 def shared() -> Telemetry:
     """The process-wide `Telemetry` on the global providers, made on first use.
 
-    One instance for every verifier in the process: OpenTelemetry wants one instrument per
-    name, and an SDK installed after the verifiers were built is still reported to (the
-    API's global providers forward to it).
+    One instance for every verifier in the process, as OpenTelemetry wants one instrument
+    per name. Its instruments are the API's proxies, so an SDK installed after the verifiers
+    were built is reported to once `Telemetry.refresh` has seen it.
     """
     global _shared
     with _shared_lock:
