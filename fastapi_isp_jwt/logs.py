@@ -114,8 +114,9 @@ class RateLimitedLogger:
     Within ``interval`` seconds of a logged refusal, more refusals of the same reason are
     only counted; the first refusal of any reason after the interval has passed writes a
     summary for every reason whose count is pending, and `flush` writes them at once.
-    Hints (probable configuration mistakes, see `fastapi_isp_jwt.explain`) are logged
-    once each for the life of the logger. ``clock`` is injected for tests.
+    Hints (probable configuration mistakes, see `fastapi_isp_jwt.explain`) given with a
+    written line are logged once each for the life of the logger. ``clock`` is injected
+    for tests.
     """
 
     def __init__(
@@ -137,36 +138,47 @@ class RateLimitedLogger:
         self._lock = threading.Lock()
 
     def refusal(
-        self, reason: Reason, fields: Mapping[str, object], hints: Iterable[str] = ()
+        self,
+        reason: Reason,
+        fields: Mapping[str, object] | Callable[[], Mapping[str, object]],
+        hints: Iterable[str] | Callable[[], Iterable[str]] = (),
     ) -> bool:
-        """Log a refusal with its ``fields``, or count it; True when a line was written."""
+        """Log a refusal with its ``fields``, or count it; True when a line was written.
+
+        ``fields`` and ``hints`` may be given as functions: they are called only when a
+        line is written, so a flood of refusals costs a count, not a token decoding each.
+        """
         now = self._clock()
         with self._lock:
             if now >= self._next_summary_at:
                 self._summarize(now, only_due=True)
             window = self._windows.get(reason)
-            logged = window is None or now - window.started >= self._interval
-            if logged:
-                self._windows[reason] = _Window(now)
-            else:
-                assert window is not None
+            if window is not None and now - window.started < self._interval:
                 window.suppressed += 1
                 self._next_summary_at = min(self._next_summary_at, window.started + self._interval)
-            new_hints = [hint for hint in hints if hint not in self._hints_logged]
+                return False
+            self._windows[reason] = _Window(now)
+        record = fields() if callable(fields) else fields
+        self._logger.log(
+            refusal_level(reason), "Token refused: %s", reason.value, extra=dict(record)
+        )
+        for hint in hints() if callable(hints) else hints:
+            if self._first_time(hint):
+                self._logger.warning(
+                    "Token refused (%s), probably a configuration mistake: %s",
+                    reason.value,
+                    hint,
+                    extra={"reason": reason.value, "hint": hint},
+                )
+        return True
+
+    def _first_time(self, hint: str) -> bool:
+        with self._lock:
+            if hint in self._hints_logged:
+                return False
             if len(self._hints_logged) < _HINTS_REMEMBERED:
-                self._hints_logged.update(new_hints)
-        if logged:
-            self._logger.log(
-                refusal_level(reason), "Token refused: %s", reason.value, extra=dict(fields)
-            )
-        for hint in new_hints:
-            self._logger.warning(
-                "Token refused (%s), probably a configuration mistake: %s",
-                reason.value,
-                hint,
-                extra={"reason": reason.value, "hint": hint},
-            )
-        return logged
+                self._hints_logged.add(hint)
+            return True
 
     def flush(self) -> None:
         """Write the summary of every reason with refusals counted but not yet reported."""

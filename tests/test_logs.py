@@ -224,6 +224,25 @@ def test_a_hint_is_logged_once_as_a_warning(
     assert [r.levelno for r in hinted] == [logging.WARNING]
 
 
+def test_fields_and_hints_given_as_functions_are_read_only_for_a_written_line(
+    refusals: RateLimitedLogger, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[str] = []
+
+    def lazy_fields() -> dict[str, object]:
+        calls.append("fields")
+        return fields()
+
+    def lazy_hints() -> list[str]:
+        calls.append("hints")
+        return []
+
+    for _ in range(3):
+        refusals.refusal(Reason.EXPIRED, lazy_fields, lazy_hints)
+    assert calls == ["fields", "hints"]
+    assert extra(caplog.records[0], "token_sha256") == token_digest(TOKEN)
+
+
 def test_the_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="interval"):
         RateLimitedLogger(interval=0)
