@@ -67,6 +67,16 @@ class FreshnessPolicy:
         # for a kid the set lacks join it rather than being refused while it runs.
         self._fetching = False
 
+    @property
+    def max_stale(self) -> float:
+        """How long after its download an expired key set may stand in for a failing issuer."""
+        return self._max_stale
+
+    @property
+    def next_attempt_at(self) -> float:
+        """When a fetch may start again after a failure (``-inf``: no backoff is running)."""
+        return self._next_attempt_at
+
     # -- questions -----------------------------------------------------------------------
 
     def settled_key(self, kid: str | None, now: float) -> VerificationKey | None:
