@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 
 from fastapi_isp_jwt.audience import ORGANIZATION_PLACEHOLDER, AudiencePolicy
 from fastapi_isp_jwt.errors import InvalidTokenError
-from fastapi_isp_jwt.openapi import scopes_required_by_routes
+from fastapi_isp_jwt.openapi import scopes_supported
 
 if TYPE_CHECKING:
     from fastapi_isp_jwt.security import JWTAuth
@@ -90,7 +90,7 @@ class ResourceMetadata:
             "resource": resource,
             "authorization_servers": list(self._auth.settings.issuers),
         }
-        scopes = scopes_required_by_routes(app.routes, self._auth)
+        scopes = scopes_supported(app.openapi(), self._auth.scheme_name)
         if scopes:
             document["scopes_supported"] = scopes
         document["bearer_methods_supported"] = ["header"]

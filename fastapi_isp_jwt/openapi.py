@@ -1,8 +1,8 @@
 """What `JWTAuth.install` adds to an app's OpenAPI document: the refusals of guarded routes.
 
 FastAPI documents a route's security scheme and scopes, but not what the scheme answers
-when it refuses, so Swagger UI labels a 401 or 403 "Undocumented". Every route whose
-dependencies reach the ``JWTAuth`` instance gets 400, 401, 403 (when it requires scopes)
+when it refuses, so Swagger UI labels a 401 or 403 "Undocumented". Every operation the
+document shows as guarded by the ``JWTAuth`` scheme gets 400, 401, 403 (when it requires scopes)
 and 503, each with the ``{"detail": ...}`` body and the header the answer carries. The
 document is amended when it is built, so routes added after ``install`` are covered too.
 """
@@ -13,13 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
     from fastapi_isp_jwt.security import JWTAuth
 
-__all__ = ["REFUSAL_SCHEMA_NAME", "document_refusals", "routes_guarded_by"]
+__all__ = ["REFUSAL_SCHEMA_NAME", "document_refusals", "refusal_responses", "scopes_supported"]
 
 REFUSAL_SCHEMA_NAME = "AuthRefusal"
 _REFUSAL_SCHEMA = {
@@ -38,37 +36,27 @@ _RETRY_AFTER = {
 }
 
 
-def _scopes_of(dependant: Dependant) -> list[str]:
-    """The scopes FastAPI hands this dependency, across FastAPI versions."""
-    if hasattr(dependant, "own_oauth_scopes"):
-        parent = dependant.parent_oauth_scopes or []
-        return [*parent, *(s for s in dependant.own_oauth_scopes or [] if s not in parent)]
-    return list(getattr(dependant, "security_scopes", None) or [])
+def guarded_operations(
+    schema: dict[str, Any], scheme_name: str
+) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """Each operation of ``schema`` guarded by the scheme, with the scopes it requires.
+
+    FastAPI writes a guarded operation's scheme and scopes into its ``security`` list,
+    whatever carries the dependency (the route, its router, an include), so the document
+    is the one place that knows them all.
+    """
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            requirements = [r for r in operation.get("security", []) if scheme_name in r]
+            if requirements:
+                yield operation, sorted({s for r in requirements for s in r[scheme_name]})
 
 
-def _scopes_reaching(dependant: Dependant, auth: object) -> Iterator[list[str]]:
-    for sub in dependant.dependencies:
-        if sub.call is auth:
-            yield _scopes_of(sub)
-        yield from _scopes_reaching(sub, auth)
-
-
-def routes_guarded_by(
-    routes: Sequence[BaseRoute], auth: JWTAuth
-) -> Iterator[tuple[BaseRoute, list[str]]]:
-    """Each route whose dependencies reach ``auth``, with every scope it requires."""
-    for route in routes:
-        dependant = getattr(route, "dependant", None)
-        if not isinstance(dependant, Dependant):
-            continue
-        found = list(_scopes_reaching(dependant, auth))
-        if found:
-            yield route, sorted({scope for scopes in found for scope in scopes})
-
-
-def scopes_required_by_routes(routes: Sequence[BaseRoute], auth: JWTAuth) -> list[str]:
-    """Every scope a route of ``routes`` requires through ``auth``, sorted."""
-    return sorted({scope for _, scopes in routes_guarded_by(routes, auth) for scope in scopes})
+def scopes_supported(schema: dict[str, Any], scheme_name: str) -> list[str]:
+    """Every scope an operation of ``schema`` requires through the scheme, sorted."""
+    return sorted({s for _, scopes in guarded_operations(schema, scheme_name) for s in scopes})
 
 
 def _refusal(description: str, header: str, header_spec: dict[str, Any]) -> dict[str, Any]:
@@ -109,34 +97,29 @@ def refusal_responses(scopes: Sequence[str]) -> dict[str, dict[str, Any]]:
     return responses
 
 
-def _amend(schema: dict[str, Any], routes: Sequence[BaseRoute], auth: JWTAuth) -> None:
-    paths = schema.get("paths", {})
+def _amend(schema: dict[str, Any], scheme_name: str) -> None:
     amended = False
-    for route, scopes in routes_guarded_by(routes, auth):
-        operations = paths.get(getattr(route, "path_format", None), {})
-        for method in getattr(route, "methods", None) or ():
-            operation = operations.get(method.lower())
-            if operation is None:
-                continue  # not in the schema (include_in_schema=False, HEAD)
-            responses = operation.setdefault("responses", {})
-            for status, response in refusal_responses(scopes).items():
-                responses.setdefault(status, response)
-            amended = True
+    for operation, scopes in guarded_operations(schema, scheme_name):
+        responses = operation.setdefault("responses", {})
+        for status, response in refusal_responses(scopes).items():
+            responses.setdefault(status, response)  # what the app documents itself wins
+        amended = True
     if amended:
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault(REFUSAL_SCHEMA_NAME, _REFUSAL_SCHEMA)
 
 
 def document_refusals(app: FastAPI, auth: JWTAuth) -> None:
-    """Amend ``app``'s OpenAPI document each time FastAPI builds it."""
+    """Amend ``app``'s OpenAPI document each time FastAPI builds it anew."""
     build: Callable[[], dict[str, Any]] = app.openapi
+    amended: list[dict[str, Any]] = []
 
     def openapi_with_refusals() -> dict[str, Any]:
-        fresh = app.openapi_schema is None
         schema = build()
-        if fresh:
-            _amend(schema, app.routes, auth)
+        # FastAPI rebuilds the document when routes change: amend each new one once.
+        if not amended or amended[0] is not schema:
+            _amend(schema, auth.scheme_name)
+            amended[:] = [schema]
         return schema
 
     app.openapi = openapi_with_refusals  # type: ignore[method-assign]
-    app.openapi_schema = None  # a document built before install is built again, amended
