@@ -7,9 +7,7 @@ the SDK finds the document from the challenge and the issuer from the document.
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx2
+import httpx
 import pytest
 from fastapi import Depends, FastAPI, Security
 from fastapi.testclient import TestClient
@@ -54,19 +52,13 @@ def guarded_app(auth: JWTAuth, *, install: bool = True) -> FastAPI:
     return app
 
 
-def as_sdk_response(response: Any) -> httpx2.Response:
-    return httpx2.Response(
-        response.status_code, headers=dict(response.headers), content=response.content
-    )
-
-
-async def sdk_reads(response: Any) -> ProtectedResourceMetadata:
-    metadata = await handle_protected_resource_response(as_sdk_response(response))
+async def sdk_reads(response: httpx.Response) -> ProtectedResourceMetadata:
+    metadata = await handle_protected_resource_response(response)
     assert metadata is not None, response.text
     return metadata
 
 
-# -- the documents ----------------------------------------------------------------------------------
+# -- the documents ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -152,7 +144,7 @@ def test_the_metadata_routes_stay_out_of_the_openapi_document(acme_client: TestC
     assert not [path for path in paths if path.startswith("/.well-known")]
 
 
-# -- the challenge ----------------------------------------------------------------------------------
+# -- the challenge ---------------------------------------------------------------------------------
 
 
 def test_once_installed_a_401_names_the_metadata_document(acme_client: TestClient) -> None:
@@ -164,7 +156,7 @@ def test_once_installed_a_401_names_the_metadata_document(acme_client: TestClien
 
 def test_a_401_for_a_bad_token_names_the_document_too(acme_client: TestClient) -> None:
     response = acme_client.get("/me", headers={"Authorization": "Bearer not-a-token"})
-    assert extract_resource_metadata_from_www_auth(as_sdk_response(response)) == (
+    assert extract_resource_metadata_from_www_auth(response) == (
         "http://testserver/.well-known/oauth-protected-resource"
     )
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
@@ -201,7 +193,7 @@ def test_a_service_with_templates_only_names_no_document_it_cannot_serve(
 async def test_an_mcp_style_client_discovers_the_issuer_from_a_401(
     acme_client: TestClient,
 ) -> None:
-    refused = as_sdk_response(acme_client.get("/streams"))
+    refused = acme_client.get("/streams")
     urls = build_protected_resource_metadata_discovery_urls(
         extract_resource_metadata_from_www_auth(refused), "http://testserver/streams"
     )
@@ -210,7 +202,7 @@ async def test_an_mcp_style_client_discovers_the_issuer_from_a_401(
     assert metadata.scopes_supported == ["streams:read", "streams:write"]
 
 
-# -- install ----------------------------------------------------------------------------------------
+# -- install ---------------------------------------------------------------------------------------
 
 
 def test_installing_twice_changes_nothing_more(issuer: TestIssuer) -> None:

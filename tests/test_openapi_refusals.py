@@ -129,10 +129,12 @@ def test_routers_guarded_at_include_are_documented(app: FastAPI, auth: JWTAuth) 
 
 
 def test_a_bound_route_documents_the_refusals_of_its_scopes(app: FastAPI, auth: JWTAuth) -> None:
+    of_the_path = auth.bound_to(path_param="org")
+
     @app.get("/orgs/{org}/streams")
     def org_streams(
         org: str,
-        principal: Principal = Security(auth.bound_to(path_param="org"), scopes=["streams:read"]),
+        principal: Principal = Security(of_the_path, scopes=["streams:read"]),
     ) -> list[str]:
         return []
 

@@ -1,4 +1,4 @@
-"""Auth0 Organizations: the claim policy, its options, and a token bound to the request's organization.
+"""Auth0 Organizations: the claim policy, its options, a token bound to the request's organization.
 
 Everything goes through an app: a token for another organization is refused like a token
 for another audience, before the route runs, on HTTP and WebSocket routes, with scopes,
@@ -79,7 +79,9 @@ def test_a_checked_organization_claim_that_is_not_text_is_refused(
     issuer: TestIssuer, claim: str
 ) -> None:
     with pytest.raises(InvalidTokenError, match=f"The token {claim} claim is malformed"):
-        verify(issuer, issuer.mint(**{claim: ["acme"]}), organization_claims="allow")
+        verify(
+            issuer, issuer.sign({**issuer.claims(), claim: ["acme"]}), organization_claims="allow"
+        )
 
 
 def test_an_org_id_on_the_allow_list_is_accepted(issuer: TestIssuer) -> None:
@@ -114,13 +116,15 @@ def test_with_an_org_id_allow_list_a_token_naming_only_an_org_name_is_refused(
 def test_when_ids_and_names_are_both_checked_both_must_match(
     issuer: TestIssuer, org_id: str, org_name: str | None, accepted: bool
 ) -> None:
-    claims = {"org_id": org_id, **({"org_name": org_name} if org_name else {})}
+    claims: dict[str, Any] = {"org_id": org_id, **({"org_name": org_name} if org_name else {})}
     options = {"organization_claims": "require", "org_ids": [ACME_ID], "org_names": ["acme"]}
     if accepted:
-        assert verify(issuer, issuer.mint(**claims), **options).org_id == ACME_ID
+        assert (
+            verify(issuer, issuer.sign({**issuer.claims(), **claims}), **options).org_id == ACME_ID
+        )
     else:
         with pytest.raises(InvalidTokenError, match="The token organization is not allowed"):
-            verify(issuer, issuer.mint(**claims), **options)
+            verify(issuer, issuer.sign({**issuer.claims(), **claims}), **options)
 
 
 # -- the options -----------------------------------------------------------------------------------
@@ -173,11 +177,12 @@ def streams_app(auth: JWTAuth) -> FastAPI:
     app = FastAPI()
     reached: list[str] = []
     app.state.reached = reached
+    of_the_path = auth.bound_to(path_param="org")
 
     @app.get("/orgs/{org}/streams")
     def list_streams(
         org: str,
-        principal: Principal = Security(auth.bound_to(path_param="org"), scopes=["streams:read"]),
+        principal: Principal = Security(of_the_path, scopes=["streams:read"]),
     ) -> dict[str, str]:
         reached.append(org)
         return {"org": org, "subject": principal.subject}
@@ -185,9 +190,11 @@ def streams_app(auth: JWTAuth) -> FastAPI:
     def tenant_of(connection: HTTPConnection) -> str | None:
         return connection.headers.get("x-organization")
 
+    of_the_header = auth.bound_to(from_request=tenant_of)
+
     @app.get("/streams")
     def streams_of_the_tenant(
-        principal: Principal = Depends(auth.bound_to(from_request=tenant_of)),
+        principal: Principal = Depends(of_the_header),
     ) -> dict[str, str | None]:
         return {"organization": principal.organization}
 
@@ -195,9 +202,11 @@ def streams_app(auth: JWTAuth) -> FastAPI:
         host = connection.url.hostname or ""
         return host.split(".", 1)[0] if host.count(".") >= 2 else None
 
+    of_the_subdomain = auth.bound_to(from_request=subdomain)
+
     @app.get("/catalog")
     def catalog(
-        principal: Principal = Depends(auth.bound_to(from_request=subdomain)),
+        principal: Principal = Depends(of_the_subdomain),
     ) -> dict[str, str | None]:
         return {"organization": principal.organization}
 
@@ -205,7 +214,7 @@ def streams_app(auth: JWTAuth) -> FastAPI:
     async def events(
         websocket: WebSocket,
         org: str,
-        principal: Principal = Security(auth.bound_to(path_param="org"), scopes=["streams:read"]),
+        principal: Principal = Security(of_the_path, scopes=["streams:read"]),
     ) -> None:
         await websocket.accept()
         await websocket.send_json({"org": org, "subject": principal.subject})
