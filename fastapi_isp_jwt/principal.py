@@ -111,6 +111,8 @@ class Principal(BaseModel):
     scopes: frozenset[str] = frozenset()
     audience: tuple[str, ...] = ()
     organization: str | None = None
+    org_id: str | None = None
+    org_name: str | None = None
     client_id: str | None = None
     is_machine: bool = False
     issued_at: datetime | None = None
@@ -159,6 +161,11 @@ def _scopes_of(payload: Mapping[str, Any]) -> frozenset[str]:
     return granted
 
 
+def _text(value: Any) -> str | None:
+    """A claim that must be text; with the organization policy off, anything else is left out."""
+    return value if type(value) is str else None
+
+
 _from_timestamp = datetime.fromtimestamp
 _UTC = timezone.utc
 _ALL_FIELDS = frozenset(Principal.model_fields)
@@ -193,6 +200,8 @@ def build_principal(
         "scopes": _scopes_of(payload),
         "audience": audiences,
         "organization": organization,
+        "org_id": _text(payload.get("org_id")),
+        "org_name": _text(payload.get("org_name")),
         "client_id": payload.get("azp", payload.get("client_id")),
         "is_machine": payload.get("gty") == MACHINE_GRANT_TYPE,
         "issued_at": None if issued_at is None else _from_timestamp(issued_at, _UTC),

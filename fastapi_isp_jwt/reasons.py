@@ -100,6 +100,15 @@ class Reason(str, enum.Enum):
     AUDIENCE = ("audience", _T, "The token is not intended for this audience")
     AUDIENCE_MALFORMED = ("audience_malformed", _T, "The token audience is missing or malformed")
     ORGANIZATIONS = ("organizations", _T, "The token names more than one organization")
+    ORGANIZATION_MISSING = ("organization_missing", _T, "The token names no organization")
+    ORGANIZATION_NOT_ALLOWED = (
+        "organization_not_allowed",
+        _T,
+        "The token organization is not allowed",
+    )
+    # A token for another organization is answered as one for another audience: the
+    # caller learns nothing about which organizations exist; logs keep the distinct code.
+    OTHER_ORGANIZATION = ("other_organization", _T, "The token is not intended for this audience")
     PRINCIPAL = ("principal", _T, "The token claims do not fit the expected principal")
     # Sender-constrained tokens (RFC 9449 §7, RFC 8705 §3)
     SENDER_CONSTRAINED = (

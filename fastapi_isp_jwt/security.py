@@ -11,12 +11,12 @@ too, closing refused connections before ``accept``.
 # annotations on a callable instance's ``__call__`` and would read its parameters as query
 # parameters.
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, HTTPException, WebSocketException
+from fastapi import APIRouter, FastAPI, HTTPException, WebSocketException
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlows
@@ -24,6 +24,7 @@ from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
+from fastapi_isp_jwt.binding import OrganizationOfRequest, organization_binding
 from fastapi_isp_jwt.errors import (
     AuthError,
     ConfigurationError,
@@ -34,6 +35,8 @@ from fastapi_isp_jwt.errors import (
 )
 from fastapi_isp_jwt.grammar import is_b64token, is_quotable, is_scope_token
 from fastapi_isp_jwt.keycache import JWKSCache
+from fastapi_isp_jwt.metadata import ResourceMetadata
+from fastapi_isp_jwt.openapi import document_refusals
 from fastapi_isp_jwt.principal import Principal
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.settings import DEFAULT_LEEWAY, Settings, option_fields
@@ -86,6 +89,10 @@ class JWTAuth(SecurityBase):
         jwks_timeout: float = 5.0,
         discovery: bool = False,
         organizations: Sequence[str] | None = None,
+        organization_claims: str = "ignore",
+        org_ids: Sequence[str] | None = None,
+        org_names: Sequence[str] | None = None,
+        organization_from: str = "audience",
         require_typ: bool = False,
         max_age: float | None = None,
         required_claims: Sequence[str] = (),
@@ -130,6 +137,7 @@ class JWTAuth(SecurityBase):
             bearerFormat="JWT", description=description
         )
         self.scheme_name = scheme_name or type(self).__name__
+        self._metadata: ResourceMetadata | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "JWTAuth":
@@ -191,9 +199,7 @@ class JWTAuth(SecurityBase):
                 self.check_scopes(principal, security_scopes.scopes)
             return principal
         except AuthError as error:
-            if connection.scope["type"] == "websocket":
-                raise self.websocket_exception(error) from None
-            raise self.http_exception(error) from None
+            raise self.refusal_for(connection, error) from None
 
     def _token_of(self, connection: HTTPConnection) -> bytes | None:
         authorization = None
@@ -249,9 +255,22 @@ class JWTAuth(SecurityBase):
 
     # -- answers -----------------------------------------------------------------------
 
-    def www_authenticate(self, error: AuthError) -> str:
-        """The ``WWW-Authenticate`` challenge for ``error`` (RFC 6750 §3)."""
+    def refusal_for(
+        self, connection: HTTPConnection, error: AuthError
+    ) -> HTTPException | WebSocketException:
+        """The exception that answers ``error`` on ``connection`` (HTTP or WebSocket)."""
+        if connection.scope["type"] == "websocket":
+            return self.websocket_exception(error)
+        url = None
+        if self._metadata is not None and error.status_code == 401:
+            url = self._metadata.url_for(connection)
+        return self.http_exception(error, resource_metadata=url)
+
+    def www_authenticate(self, error: AuthError, resource_metadata: str | None = None) -> str:
+        """The ``WWW-Authenticate`` challenge for ``error`` (RFC 6750 §3, RFC 9728 §5.1)."""
         parts = [f'Bearer realm="{self.realm}"']
+        if resource_metadata is not None:
+            parts.append(f'resource_metadata="{resource_metadata}"')
         if error.error is not None:
             parts.append(f'error="{error.error}"')
             parts.append(f'error_description="{error.description}"')
@@ -261,13 +280,15 @@ class JWTAuth(SecurityBase):
             parts.append(f'scope="{" ".join(scopes)}"')
         return ", ".join(parts)
 
-    def http_exception(self, error: AuthError) -> HTTPException:
+    def http_exception(
+        self, error: AuthError, *, resource_metadata: str | None = None
+    ) -> HTTPException:
         """The HTTP answer for ``error``: status, ``{"detail": ...}`` and headers."""
         headers: dict[str, str] = {}
         if isinstance(error, IssuerUnavailableError):
             headers["Retry-After"] = str(error.retry_after)
         else:
-            headers["WWW-Authenticate"] = self.www_authenticate(error)
+            headers["WWW-Authenticate"] = self.www_authenticate(error, resource_metadata)
         return HTTPException(
             status_code=error.status_code, detail=error.description, headers=headers
         )
@@ -281,7 +302,36 @@ class JWTAuth(SecurityBase):
         )
         return WebSocketException(code=code, reason=error.description)
 
-    # -- OpenAPI -----------------------------------------------------------------------
+    # -- organizations, metadata and OpenAPI ---------------------------------------------
+
+    def bound_to(
+        self,
+        *,
+        path_param: str | None = None,
+        from_request: OrganizationOfRequest | None = None,
+    ) -> Callable[..., Awaitable[Principal]]:
+        """A dependency giving the principal only if its organization is the request's.
+
+        ``Security(auth.bound_to(path_param="org"), scopes=[...])`` on ``/orgs/{org}/...``;
+        ``from_request(connection)`` derives the organization otherwise (subdomain, header).
+        """
+        return organization_binding(self, path_param=path_param, from_request=from_request)
+
+    def metadata_router(self) -> APIRouter:
+        """The RFC 9728 metadata routes; include at the app's root, not under a prefix."""
+        self._metadata = self._metadata or ResourceMetadata(self)
+        return self._metadata.router()
+
+    def install(self, app: FastAPI) -> None:
+        """Serve the metadata, name it in 401 challenges, document refusals in OpenAPI."""
+        installed = getattr(app.state, "isp_jwt_installed", None)
+        if installed is self:
+            return
+        if installed is not None:
+            raise ConfigurationError("another JWTAuth is installed on this app already")
+        app.state.isp_jwt_installed = self
+        app.include_router(self.metadata_router())
+        document_refusals(app, self)
 
     def enable_swagger_login(
         self,

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi_isp_jwt.algorithms import ALGORITHMS
 from fastapi_isp_jwt.errors import ConfigurationError
 from fastapi_isp_jwt.grammar import check_endpoint_url, parse_domain, well_known_url
+from fastapi_isp_jwt.organizations import check_organization_options
 
 __all__ = ["DEFAULT_LEEWAY", "ENV_PREFIX", "Settings", "options_from_env"]
 
@@ -153,6 +154,10 @@ class Settings:
     jwks_timeout: float = _option(5.0, float)
     discovery: bool = _option(False, _boolean)
     organizations: Sequence[str] | None = _option(None, _csv)
+    organization_claims: str = _option("ignore", str.strip)
+    org_ids: Sequence[str] | None = _option(None, _csv)
+    org_names: Sequence[str] | None = _option(None, _csv)
+    organization_from: str = _option("audience", str.strip)
     require_typ: bool = _option(False, _boolean)
     max_age: float | None = _option(None, float)
     required_claims: Sequence[str] = _option((), _csv)
@@ -201,9 +206,15 @@ class Settings:
             values["max_age"] = _number("max_age", self.max_age)
         values["discovery"] = bool(self.discovery)
         values["require_typ"] = bool(self.require_typ)
-        for name in ("organizations", "allowed_client_ids"):
+        for name in ("organizations", "org_ids", "org_names", "allowed_client_ids"):
             if getattr(self, name) is not None:
                 values[name] = _strings(name, getattr(self, name))
+        check_organization_options(
+            self.organization_claims,
+            values.get("org_ids"),
+            values.get("org_names"),
+            self.organization_from,
+        )
         values["required_claims"] = _strings("required_claims", self.required_claims)
         values["max_token_bytes"] = _integer("max_token_bytes", self.max_token_bytes, 256)
         for name in ("token_cache_size", "token_cache_bytes"):

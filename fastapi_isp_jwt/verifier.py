@@ -26,6 +26,7 @@ from fastapi_isp_jwt.claims import ClaimRules, check_claims
 from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
 from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
+from fastapi_isp_jwt.organizations import OrganizationPolicy
 from fastapi_isp_jwt.principal import Principal, build_principal
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.settings import Settings
@@ -130,6 +131,9 @@ class Verifier:
         self._principal_class = principal_class
         self._clock = clock
         self._audiences = AudiencePolicy(settings.audiences, settings.organizations)
+        self._organization_claims = OrganizationPolicy(
+            settings.organization_claims, settings.org_ids, settings.org_names
+        )
         self._rules = ClaimRules(
             leeway=settings.leeway,
             max_age=settings.max_age,
@@ -250,6 +254,7 @@ class Verifier:
         payload = pending.payload
         valid_until = check_claims(payload, self._rules, self._clock())
         audience = self._audiences.match(payload.get("aud"))
+        self._organization_claims.check(payload)
         principal = build_principal(
             self._principal_class, payload, audience.audiences, audience.organization
         )

@@ -1,0 +1,121 @@
+"""OAuth 2.0 Protected Resource Metadata (RFC 9728): how a client learns to get a token.
+
+Each accepted audience is a resource identifier. Its document is served at the
+well-known path with the identifier's path appended (RFC 9728 §3.1): for
+``https://platform.dtc.istreamplanet.net/acme``, ``/.well-known/oauth-protected-resource/acme``.
+An audience template serves one document per organization it accepts (its allow-list,
+or any valid organization). The bare well-known path describes the service's default
+resource: an audience without a path, else the first exact audience; a service with
+templates only has none.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
+
+from fastapi_isp_jwt.audience import ORGANIZATION_PLACEHOLDER, AudiencePolicy
+from fastapi_isp_jwt.errors import InvalidTokenError
+from fastapi_isp_jwt.openapi import scopes_supported
+
+if TYPE_CHECKING:
+    from fastapi_isp_jwt.security import JWTAuth
+
+__all__ = ["WELL_KNOWN_PATH", "ResourceMetadata"]
+
+WELL_KNOWN_PATH = "/.well-known/oauth-protected-resource"
+
+
+def _url_path(identifier: str) -> str | None:
+    """The path of an http(s) identifier; ``None`` if it is no URL a document can hang on."""
+    parts = urlsplit(identifier)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
+        return None
+    return parts.path
+
+
+def _path_of(identifier: str) -> str | None:
+    """The path a resource identifier adds to the well-known path."""
+    path = _url_path(identifier)
+    # RFC 9728 §3.1: a terminating slash right after the host is dropped.
+    return "" if path == "/" else path
+
+
+class ResourceMetadata:
+    """The metadata documents of one `JWTAuth`'s audiences, and the router serving them."""
+
+    def __init__(self, auth: JWTAuth) -> None:
+        settings = auth.settings
+        self._auth = auth
+        self._policy = AudiencePolicy(settings.audiences, settings.organizations)
+        exact = [a for a in settings.audiences if ORGANIZATION_PLACEHOLDER not in a]
+        self._exact_by_path: dict[str, str] = {}
+        for audience in exact:
+            path = _path_of(audience)
+            if path is not None:
+                self._exact_by_path.setdefault(path, audience)
+        self.default_resource: str | None = self._exact_by_path.get("", exact[0] if exact else None)
+        self._templates = [
+            a.split(ORGANIZATION_PLACEHOLDER) for a in settings.audiences if a not in exact
+        ]
+
+    def resource_at(self, suffix: str) -> str | None:
+        """The resource whose document lives at ``WELL_KNOWN_PATH + suffix``, if any."""
+        if suffix == "":
+            return self.default_resource
+        if suffix in self._exact_by_path:
+            return self._exact_by_path[suffix]
+        for prefix, rest in self._templates:
+            prefix_path = _url_path(prefix)
+            if prefix_path is None or not suffix.startswith(prefix_path):
+                continue
+            if not suffix.endswith(rest):
+                continue
+            candidate = prefix + suffix[len(prefix_path) : len(suffix) - len(rest)] + rest
+            try:
+                # The verifier's own rule decides: allow-list, one plain path segment.
+                self._policy.match(candidate)
+            except InvalidTokenError:
+                continue
+            return candidate
+        return None
+
+    def document(self, resource: str, app: FastAPI) -> dict[str, Any]:
+        """The RFC 9728 document of ``resource`` as served by ``app``."""
+        document: dict[str, Any] = {
+            "resource": resource,
+            "authorization_servers": list(self._auth.settings.issuers),
+        }
+        scopes = scopes_supported(app.openapi(), self._auth.scheme_name)
+        if scopes:
+            document["scopes_supported"] = scopes
+        document["bearer_methods_supported"] = ["header"]
+        document["resource_name"] = app.title
+        return document
+
+    def url_for(self, connection: HTTPConnection) -> str | None:
+        """Absolute URL of the default document, for the ``resource_metadata`` parameter."""
+        if self.default_resource is None:
+            return None
+        return str(connection.base_url).rstrip("/") + WELL_KNOWN_PATH
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+
+        async def protected_resource_metadata(request: Request, suffix: str) -> JSONResponse:
+            resource = self.resource_at(suffix)
+            if resource is None:
+                raise HTTPException(status_code=404, detail="Not Found")
+            return JSONResponse(self.document(resource, request.app))
+
+        router.add_api_route(
+            WELL_KNOWN_PATH + "{suffix:path}",
+            protected_resource_metadata,
+            methods=["GET"],
+            include_in_schema=False,
+        )
+        return router
