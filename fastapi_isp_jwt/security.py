@@ -6,8 +6,6 @@ RFC 6750 answer in one place. It works on WebSocket routes too, closing refused
 connections before ``accept``.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -156,7 +154,7 @@ class JWTAuth(SecurityBase):
         self.scheme_name = scheme_name or type(self).__name__
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> JWTAuth:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "JWTAuth":
         """Build from ``ISP_JWT_*`` variables (see the configuration docs); keywords win."""
         options = options_from_env(environ)
         if "domain" in overrides or "issuer" in overrides:
