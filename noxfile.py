@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import nox
@@ -118,7 +119,12 @@ def _show_versions(session: nox.Session) -> None:
 
 def _test(session: nox.Session) -> None:
     _show_versions(session)
-    session.run(*PYTEST, *session.posargs)
+    started = time.monotonic()
+    try:
+        session.run(*PYTEST, *session.posargs)
+    finally:
+        # CI has one time budget for everything; each session's share shows in its log.
+        session.log(f"{session.name}: the tests took {time.monotonic() - started:.0f} s")
 
 
 @nox.session(python=PYTHONS)
