@@ -8,13 +8,14 @@ DEMO_STAMP := $(VENV)/.installed-demo
 PORT ?= 8000
 ISSUER_PORT ?= 8765
 
-.PHONY: help venv chromium lint typecheck unit docs docs-serve dist dist-check test demo bench clean
+.PHONY: help venv chromium lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
 
 help:
 	@echo "make demo   run the example API against a local issuer (no Auth0 tenant needed);"
 	@echo "            make demo PORT=8001 ISSUER_PORT=8766 if 8000 or 8765 is taken"
 	@echo "make test   lint, type-check, run every test and build the docs"
 	@echo "make dist   build an sdist and a wheel into dist/"
+	@echo "make test-matrix  the tests on Python 3.10-3.13 and on the lowest dependencies"
 	@echo "make bench  run the benchmarks (not part of make test)"
 	@echo "make docs   build the documentation site (mkdocs --strict)"
 	@echo "make docs-serve  serve it on http://127.0.0.1:8001 while you edit"
@@ -83,6 +84,15 @@ dist-check: dist
 	$(PYTHON) -m venv --without-pip $(CHECK_VENV)
 	$(BIN)/python -m pip --python $(CHECK_VENV)/bin/python install -q "$$(ls dist/*.whl)[dev-issuer]"
 	cd $(CHECK_VENV) && bin/python -I $(CURDIR)/tests/support/smoke_installed.py
+
+# nox and uv join the venv only for the matrix; each session builds its own venv with uv.
+MATRIX_STAMP := $(VENV)/.matrix-installed
+$(MATRIX_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[matrix]'
+	touch $(MATRIX_STAMP)
+
+test-matrix: $(MATRIX_STAMP)
+	$(BIN)/nox
 
 demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py --app-port $(PORT) --issuer-port $(ISSUER_PORT)

@@ -211,12 +211,25 @@ def _ec_key(
     if alg is not None and alg != _ALG_FOR_CURVE[crv]:
         raise KeySetError('the JWK "alg" does not fit its curve')
     curve, size = _EC_CURVES[crv]
-    x = _b64_member(jwk, "x", size)
-    y = _b64_member(jwk, "y", size)
+    x = _ec_coordinate(jwk, "x", size)
+    y = _ec_coordinate(jwk, "y", size)
     try:
         return ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
     except ValueError as exc:
         raise KeySetError("the point is not on the curve") from exc
+
+
+def _ec_coordinate(jwk: Mapping[str, object], name: str, size: int) -> bytes:
+    """One coordinate at the full length of its curve, as the encoded point needs it.
+
+    RFC 7518 §6.2.1.2 asks for the full length, but some producers (PyJWT 2.8, authlib)
+    drop leading zero bytes, which makes half of all P-521 keys one byte short. Putting
+    the zeros back is safe: the point is still checked to lie on the curve afterwards.
+    """
+    raw = _b64_member(jwk, name)
+    if len(raw) > size:
+        raise KeySetError(f'the JWK "{name}" has the wrong length for its curve')
+    return raw.rjust(size, b"\x00")
 
 
 def _okp_key(jwk: Mapping[str, object], crv: str | None) -> ed25519.Ed25519PublicKey:

@@ -6,10 +6,13 @@ import base64
 import logging
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from fastapi_isp_jwt import base64url
+from fastapi_isp_jwt.algorithms import ALGORITHMS
 from fastapi_isp_jwt.errors import KeySetError
 from fastapi_isp_jwt.keys import KeySet, VerificationKey, load_jwk, load_jwks
 from fastapi_isp_jwt.testing import SigningKey
@@ -248,12 +251,67 @@ def test_ec_point_not_on_the_curve_is_refused(ec_jwk: dict[str, Any]) -> None:
         load_jwk(ec_jwk)
 
 
-def test_ec_coordinate_of_the_wrong_length_is_refused(ec_jwk: dict[str, Any]) -> None:
+def test_ec_coordinate_longer_than_its_curve_is_refused(ec_jwk: dict[str, Any]) -> None:
     x = base64.urlsafe_b64decode(ec_jwk["x"] + "==")
-    ec_jwk["x"] = b64url(x[1:])
+    ec_jwk["x"] = b64url(b"\x00" + x)
 
     with pytest.raises(KeySetError, match="wrong length"):
         load_jwk(ec_jwk)
+
+
+# -- EC coordinates sent without their leading zero bytes ------------------------------------
+# RFC 7518 §6.2.1.2 wants full-length coordinates; PyJWT 2.8 and authlib drop leading zero
+# bytes, so such keys are accepted once the point they name is found on the curve.
+
+_CURVES = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}
+
+
+def key_with_a_short_x(alg: str) -> ec.EllipticCurvePrivateKey:
+    """The first private key, counting up from 1, whose public x starts with a zero byte."""
+    curve = _CURVES[alg]
+    full_length = (curve.key_size + 7) // 8
+    scalar = 1
+    while True:
+        private = ec.derive_private_key(scalar, curve)
+        if private.public_key().public_numbers().x.bit_length() <= 8 * (full_length - 1):
+            return private
+        scalar += 1
+
+
+def minimal_jwk(private: ec.EllipticCurvePrivateKey, alg: str) -> dict[str, Any]:
+    """The public JWK with each coordinate in as few bytes as it takes, as PyJWT 2.8 writes it."""
+    numbers = private.public_key().public_numbers()
+    crv = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg]
+    return {
+        "kty": "EC",
+        "crv": crv,
+        "alg": alg,
+        "kid": "short",
+        "x": b64url_int(numbers.x),
+        "y": b64url_int(numbers.y),
+    }
+
+
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "ES512"])
+def test_ec_key_with_a_short_coordinate_verifies_its_tokens(alg: str) -> None:
+    private = key_with_a_short_x(alg)
+    token = jwt.encode({"sub": "someone"}, private, algorithm=alg)
+    signing_input, _, signature = token.encode().rpartition(b".")
+
+    key = load_jwk(minimal_jwk(private, alg))
+
+    assert isinstance(key.public_key, ec.EllipticCurvePublicKey)
+    assert key.public_key.public_numbers() == private.public_key().public_numbers()
+    assert ALGORITHMS[alg].verify(key.public_key, signing_input, base64url.decode(signature))
+
+
+def test_ec_key_with_a_short_coordinate_off_the_curve_is_refused() -> None:
+    jwk = minimal_jwk(key_with_a_short_x("ES512"), "ES512")
+    y = base64.urlsafe_b64decode(jwk["y"] + "==")
+    jwk["y"] = b64url(y[:-1] + bytes([y[-1] ^ 1]))
+
+    with pytest.raises(KeySetError, match="not on the curve"):
+        load_jwk(jwk)
 
 
 def test_padded_base64url_is_refused(rsa_jwk: dict[str, Any]) -> None:
