@@ -271,17 +271,30 @@ def bound_thumbprint(payload: Mapping[str, Any]) -> str | None:
     return jkt
 
 
-def check_binding(payload: Mapping[str, Any], proof: VerifiedProof | None) -> str | None:
-    """Hold a verified token against the scheme it came with (RFC 9449 §7).
+def certificate_thumbprint(der: bytes) -> str:
+    """The RFC 8705 ``x5t#S256`` of a client certificate: base64url SHA-256 of its DER."""
+    return base64url.encode(hashlib.sha256(der).digest())
 
-    ``proof`` ``None`` means the Bearer scheme: a token with any ``cnf`` is refused then
-    (no downgrade), and ``None`` is returned. With a proof the token must name that very
-    key in ``cnf.jkt``, whose thumbprint is returned (for the principal to show).
+
+def check_binding(
+    payload: Mapping[str, Any], proof: VerifiedProof | None, certificate: str | None = None
+) -> str | None:
+    """Hold a verified token against what its request presents (RFC 9449 §7, RFC 8705 §3).
+
+    ``proof`` ``None`` means the Bearer scheme: a token with a ``cnf`` is refused then (no
+    downgrade), except one bound to the client certificate whose thumbprint is
+    ``certificate``. With a proof the token must name that very key in ``cnf.jkt``, whose
+    thumbprint is returned (for the principal to show).
     """
     jkt = bound_thumbprint(payload)
     if proof is None:
-        if "cnf" in payload:
+        if "cnf" not in payload:
+            return None
+        bound_certificate = payload["cnf"].get("x5t#S256")
+        if jkt is not None or type(bound_certificate) is not str or certificate is None:
             raise InvalidTokenError(Reason.SENDER_CONSTRAINED)
+        if not hmac.compare_digest(bound_certificate, certificate):
+            raise InvalidTokenError(Reason.CERTIFICATE_MISMATCH)
         return None
     if jkt is None:
         raise InvalidTokenError(Reason.NOT_DPOP_BOUND)

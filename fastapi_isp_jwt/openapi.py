@@ -9,15 +9,25 @@ document is amended when it is built, so routes added after ``install`` are cove
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlows
+
+from fastapi_isp_jwt.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi_isp_jwt.security import JWTAuth
 
-__all__ = ["REFUSAL_SCHEMA_NAME", "document_refusals", "refusal_responses", "scopes_supported"]
+__all__ = [
+    "REFUSAL_SCHEMA_NAME",
+    "document_refusals",
+    "refusal_responses",
+    "scopes_supported",
+    "swagger_login",
+]
 
 REFUSAL_SCHEMA_NAME = "AuthRefusal"
 _REFUSAL_SCHEMA = {
@@ -113,8 +123,14 @@ def document_refusals(app: FastAPI, auth: JWTAuth) -> None:
     """Amend ``app``'s OpenAPI document each time FastAPI builds it anew."""
     build: Callable[[], dict[str, Any]] = app.openapi
     amended: list[dict[str, Any]] = []
+    routes_seen = [len(app.routes)]
 
     def openapi_with_refusals() -> dict[str, Any]:
+        if len(app.routes) != routes_seen[0]:
+            # Routes added since the document was built: older FastAPI keeps serving the
+            # cached one, newer rebuilds it; either way the new routes are documented.
+            app.openapi_schema = None
+            routes_seen[0] = len(app.routes)
         schema = build()
         # FastAPI rebuilds the document when routes change: amend each new one once.
         if not amended or amended[0] is not schema:
@@ -123,3 +139,38 @@ def document_refusals(app: FastAPI, auth: JWTAuth) -> None:
         return schema
 
     app.openapi = openapi_with_refusals  # type: ignore[method-assign]
+
+
+def swagger_login(
+    app: FastAPI,
+    settings: Settings,
+    description: str | None,
+    *,
+    client_id: str,
+    scopes: Mapping[str, str] | None,
+    audience: str | None,
+    issuer: str | None,
+) -> OAuth2Model:
+    """Swagger UI set up for the Authorization Code flow with PKCE; the scheme to show."""
+    base = issuer or settings.issuers[0]
+    base = base if base.endswith("/") else base + "/"
+    chosen_audience = audience or next(
+        (a for a in settings.audiences if "{" not in a), settings.audiences[0]
+    )
+    app.swagger_ui_init_oauth = {
+        "clientId": client_id,
+        "usePkceWithAuthorizationCodeGrant": True,
+        "scopes": " ".join(scopes or {}),
+        "additionalQueryStringParams": {"audience": chosen_audience},
+    }
+    app.openapi_schema = None
+    return OAuth2Model(
+        flows=OAuthFlows(
+            authorizationCode=OAuthFlowAuthorizationCode(
+                authorizationUrl=base + "authorize",
+                tokenUrl=base + "oauth/token",
+                scopes=dict(scopes or {}),
+            )
+        ),
+        description=description,
+    )

@@ -113,6 +113,10 @@ class Principal(BaseModel):
     organization: str | None = None
     org_id: str | None = None
     org_name: str | None = None
+    bound_key: str | None = None
+    """The RFC 7638 thumbprint of the DPoP key the token is bound to (``cnf.jkt``)."""
+    bound_certificate: str | None = None
+    """The ``x5t#S256`` of the client certificate the token is bound to (RFC 8705)."""
     client_id: str | None = None
     is_machine: bool = False
     issued_at: datetime | None = None
@@ -195,12 +199,17 @@ def build_principal(
 ) -> Principal:
     """Turn a verified payload (types already checked) into ``principal_class``."""
     issued_at = payload.get("iat")
+    confirmation = payload.get("cnf")
+    if type(confirmation) is not dict:
+        confirmation = {}
     fields: dict[str, Any] = {
         "subject": payload["sub"],
         "scopes": _scopes_of(payload),
         "audience": audiences,
         "organization": organization,
         "org_id": _text(payload.get("org_id")),
+        "bound_key": _text(confirmation.get("jkt")),
+        "bound_certificate": _text(confirmation.get("x5t#S256")),
         "org_name": _text(payload.get("org_name")),
         "client_id": payload.get("azp", payload.get("client_id")),
         "is_machine": payload.get("gty") == MACHINE_GRANT_TYPE,

@@ -117,6 +117,11 @@ class Reason(str, enum.Enum):
         "The token is bound to a key and needs proof of possession",
     )
     NOT_DPOP_BOUND = ("not_dpop_bound", _T, "The token is not bound to a DPoP key")
+    CERTIFICATE_MISMATCH = (
+        "certificate_mismatch",
+        _T,
+        "The token is bound to another client certificate",
+    )
     # The DPoP proof (RFC 9449 §4.3), in the order it is checked
     DPOP_PROOF_MISSING = ("dpop_proof_missing", _P, "A DPoP proof is required")
     DPOP_PROOF_REPEATED = ("dpop_proof_repeated", _P, "Send one DPoP header")

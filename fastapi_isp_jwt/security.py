@@ -19,43 +19,34 @@ import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, WebSocketException
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.openapi.models import OAuth2 as OAuth2Model
-from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlows
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
+from fastapi_isp_jwt.algorithms import ALGORITHMS
+from fastapi_isp_jwt.answers import Challenges, http_exception, websocket_exception
 from fastapi_isp_jwt.binding import OrganizationOfRequest, organization_binding
+from fastapi_isp_jwt.credentials import BLANK, DPoPToken, b64token, websocket_token
+from fastapi_isp_jwt.dpop import DEFAULT_IAT_WINDOW, DPoPMode, DPoPRequest, one_proof
 from fastapi_isp_jwt.errors import (
     AuthError,
     ConfigurationError,
     InsufficientScopeError,
     InvalidRequestError,
-    IssuerUnavailableError,
     MissingCredentialsError,
 )
-from fastapi_isp_jwt.grammar import is_b64token, is_quotable, is_scope_token
+from fastapi_isp_jwt.grammar import check_endpoint_url, is_quotable
 from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.metadata import ResourceMetadata
-from fastapi_isp_jwt.openapi import document_refusals
+from fastapi_isp_jwt.openapi import document_refusals, swagger_login
 from fastapi_isp_jwt.principal import Principal
 from fastapi_isp_jwt.reasons import Reason
+from fastapi_isp_jwt.replay import ReplayStore
+from fastapi_isp_jwt.sender import client_certificate, request_url
 from fastapi_isp_jwt.settings import DEFAULT_LEEWAY, Settings, option_fields
 from fastapi_isp_jwt.verifier import Verifier
 
 __all__ = ["JWTAuth"]
-
-_BLANK = (b" ", b"\t")
-
-# WebSocket close codes (RFC 6455 §7.4.1): 1008 policy violation, 1013 try again later.
-_WS_POLICY_VIOLATION = 1008
-_WS_TRY_AGAIN_LATER = 1013
-
-
-def _b64token(credentials: bytes) -> bytes:
-    """The bearer token if ``credentials`` is one RFC 6750 b64token, else 400."""
-    if not is_b64token(credentials):
-        raise InvalidRequestError(Reason.CREDENTIALS_MALFORMED)
-    return credentials
 
 
 class JWTAuth(SecurityBase):
@@ -100,6 +91,13 @@ class JWTAuth(SecurityBase):
         max_token_bytes: int = 8192,
         token_cache_size: int = 10_000,
         token_cache_bytes: int = 32 * 1024 * 1024,
+        dpop: str = "allowed",
+        dpop_algorithms: str | Sequence[str] = tuple(ALGORITHMS),
+        dpop_iat_window: float = DEFAULT_IAT_WINDOW,
+        dpop_nonce_secret: str | None = None,
+        dpop_replay_store: ReplayStore | None = None,
+        trusted_proxies: Sequence[str] = (),
+        public_base_url: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         sync_http_client: httpx.Client | None = None,
         principal_class: type[Principal] = Principal,
@@ -122,11 +120,24 @@ class JWTAuth(SecurityBase):
                 )
         if not is_quotable(realm):
             raise ConfigurationError("realm must be printable ASCII without quotes or backslashes")
+        if public_base_url is not None:
+            check_endpoint_url("public_base_url", public_base_url)
         self.verifier = Verifier(
             settings,
             principal_class=principal_class,
             http_client=http_client,
             sync_http_client=sync_http_client,
+            replay_store=dpop_replay_store,
+        )
+        self.trusted_proxies = frozenset(trusted_proxies)
+        self.public_base_url = public_base_url
+        mode = settings.dpop
+        self._accepts_bearer = mode != DPoPMode.REQUIRED.value
+        self._accepts_dpop = mode != DPoPMode.DISABLED.value
+        self.challenges = Challenges(
+            realm,
+            bearer=self._accepts_bearer,
+            dpop_algorithms=settings.dpop_policy.allowed_algorithms if self._accepts_dpop else (),
         )
         self.settings = settings
         self.auto_error = auto_error
@@ -184,6 +195,7 @@ class JWTAuth(SecurityBase):
     async def __call__(
         self, connection: HTTPConnection, security_scopes: SecurityScopes
     ) -> Principal | None:
+        dpop = False
         try:
             token = self._token_of(connection)
             if token is None:
@@ -192,14 +204,37 @@ class JWTAuth(SecurityBase):
                     # whatever auto_error says: there is no one to grant them to.
                     raise MissingCredentialsError(Reason.CREDENTIALS_MISSING)
                 return None
-            # The grammar check runs only for a token the verifier does not remember: one it
-            # remembers passed it, spelled exactly so, when it was first verified.
-            principal = await self.verifier.verify(token, unless_remembered=_b64token)
+            if type(token) is DPoPToken:
+                dpop = True
+                principal = await self._verify_dpop(connection, token.value)
+            else:
+                # The grammar check runs only for a token the verifier does not remember:
+                # one it remembers passed it, spelled exactly so, when first verified.
+                certificate = None
+                if "extensions" in connection.scope or self.trusted_proxies:
+                    certificate = client_certificate(
+                        connection.scope, trusted_proxies=self.trusted_proxies
+                    )
+                principal = await self.verifier.verify(
+                    token, certificate=certificate, unless_remembered=b64token
+                )
             if security_scopes.scopes:
                 self.check_scopes(principal, security_scopes.scopes)
             return principal
         except AuthError as error:
-            raise self.refusal_for(connection, error) from None
+            raise self.refusal_for(connection, error, dpop=dpop) from None
+
+    async def _verify_dpop(self, connection: HTTPConnection, token: bytes) -> Principal:
+        proofs = [value for name, value in connection.scope["headers"] if name == b"dpop"]
+        scope = connection.scope
+        request = DPoPRequest(
+            one_proof(proofs),
+            scope.get("method", "GET"),  # a WebSocket handshake is a GET
+            request_url(
+                scope, public_base_url=self.public_base_url, trusted_proxies=self.trusted_proxies
+            ),
+        )
+        return await self.verifier.verify(b64token(token), dpop=request)
 
     def _token_of(self, connection: HTTPConnection) -> bytes | None:
         authorization = None
@@ -212,8 +247,8 @@ class JWTAuth(SecurityBase):
             if connection.scope["type"] == "websocket":
                 return self._websocket_token(connection)
             return self._no_credentials()
-        common = authorization[:7] == b"Bearer " and authorization[7:8] not in _BLANK
-        if common and authorization[-1:] not in _BLANK:
+        common = authorization[:7] == b"Bearer " and authorization[7:8] not in BLANK
+        if common and authorization[-1:] not in BLANK and self._accepts_bearer:
             token: bytes = authorization[7:]
             return token  # the common spelling: nothing to trim; grammar checked on a miss
         return self._bearer_token(authorization)
@@ -225,82 +260,52 @@ class JWTAuth(SecurityBase):
         return None
 
     def _bearer_token(self, authorization: bytes) -> bytes | None:
-        """The token of the one ``Authorization`` header value, if its scheme is Bearer."""
+        """The token of the one ``Authorization`` header value, if its scheme is accepted."""
         scheme, _, credentials = authorization.strip(b" \t").partition(b" ")
-        if scheme.lower() != b"bearer":
-            # Another scheme (Basic, Digest...) is not bearer credentials at all.
-            return self._no_credentials()
-        # RFC 6750 §2.1: "Bearer" 1*SP b64token (the value's ends were trimmed above).
-        return _b64token(credentials.lstrip(b" "))
+        scheme = scheme.lower()
+        # RFC 6750 §2.1 and RFC 9449 §7.1: scheme 1*SP b64token (ends trimmed above).
+        if scheme == b"bearer" and self._accepts_bearer:
+            return b64token(credentials.lstrip(b" "))
+        if scheme == b"dpop" and self._accepts_dpop:
+            return DPoPToken(credentials.lstrip(b" "))
+        # Another scheme (Basic, Digest, a scheme this service turned off) is not
+        # credentials this service takes at all.
+        return self._no_credentials()
 
     def _websocket_token(self, connection: HTTPConnection) -> bytes | None:
-        token: str | None = None
-        if self.websocket_query_param is not None:
-            token = connection.query_params.get(self.websocket_query_param)
-        if token is None and self.websocket_subprotocol:
-            # Browsers cannot set headers on WebSockets; the opt-in convention is the
-            # subprotocol pair "bearer, <token>".
-            offered = [
-                part.strip()
-                for value in connection.headers.getlist("sec-websocket-protocol")
-                for part in value.split(",")
-            ]
-            for index, name in enumerate(offered[:-1]):
-                if name.lower() == "bearer":
-                    token = offered[index + 1]
-                    break
-        if token is None:
-            return self._no_credentials()
-        return _b64token(token.encode("utf-8", "surrogatepass"))
+        token = websocket_token(
+            connection,
+            query_param=self.websocket_query_param,
+            subprotocol=self.websocket_subprotocol,
+        )
+        return self._no_credentials() if token is None else b64token(token)
 
     # -- answers -----------------------------------------------------------------------
 
     def refusal_for(
-        self, connection: HTTPConnection, error: AuthError
+        self, connection: HTTPConnection, error: AuthError, *, dpop: bool = False
     ) -> HTTPException | WebSocketException:
         """The exception that answers ``error`` on ``connection`` (HTTP or WebSocket)."""
         if connection.scope["type"] == "websocket":
-            return self.websocket_exception(error)
+            return websocket_exception(error)
         url = None
         if self._metadata is not None and error.status_code == 401:
             url = self._metadata.url_for(connection)
-        return self.http_exception(error, resource_metadata=url)
+        return http_exception(error, self.challenges, dpop=dpop, resource_metadata=url)
 
     def www_authenticate(self, error: AuthError, resource_metadata: str | None = None) -> str:
         """The ``WWW-Authenticate`` challenge for ``error`` (RFC 6750 §3, RFC 9728 §5.1)."""
-        parts = [f'Bearer realm="{self.realm}"']
-        if resource_metadata is not None:
-            parts.append(f'resource_metadata="{resource_metadata}"')
-        if error.error is not None:
-            parts.append(f'error="{error.error}"')
-            parts.append(f'error_description="{error.description}"')
-        if isinstance(error, InsufficientScopeError):
-            # Scope names come from route code; only RFC 6749 scope tokens can be quoted safely.
-            scopes = (s for s in error.required_scopes if is_scope_token(s))
-            parts.append(f'scope="{" ".join(scopes)}"')
-        return ", ".join(parts)
+        return self.challenges.www_authenticate(error, resource_metadata=resource_metadata)
 
     def http_exception(
         self, error: AuthError, *, resource_metadata: str | None = None
     ) -> HTTPException:
         """The HTTP answer for ``error``: status, ``{"detail": ...}`` and headers."""
-        headers: dict[str, str] = {}
-        if isinstance(error, IssuerUnavailableError):
-            headers["Retry-After"] = str(error.retry_after)
-        else:
-            headers["WWW-Authenticate"] = self.www_authenticate(error, resource_metadata)
-        return HTTPException(
-            status_code=error.status_code, detail=error.description, headers=headers
-        )
+        return http_exception(error, self.challenges, resource_metadata=resource_metadata)
 
     def websocket_exception(self, error: AuthError) -> WebSocketException:
         """Close a WebSocket before ``accept``: 1008 refused, 1013 keys unavailable."""
-        code = (
-            _WS_TRY_AGAIN_LATER
-            if isinstance(error, IssuerUnavailableError)
-            else _WS_POLICY_VIOLATION
-        )
-        return WebSocketException(code=code, reason=error.description)
+        return websocket_exception(error)
 
     # -- organizations, metadata and OpenAPI ---------------------------------------------
 
@@ -349,28 +354,15 @@ class JWTAuth(SecurityBase):
         up to send ``audience`` with the authorization request. Call it before the first
         request for ``/openapi.json``.
         """
-        base = issuer or self.settings.issuers[0]
-        base = base if base.endswith("/") else base + "/"
-        chosen_audience = audience or next(
-            (a for a in self.settings.audiences if "{" not in a), self.settings.audiences[0]
+        self.model = swagger_login(
+            app,
+            self.settings,
+            self.model.description,
+            client_id=client_id,
+            scopes=scopes,
+            audience=audience,
+            issuer=issuer,
         )
-        self.model = OAuth2Model(
-            flows=OAuthFlows(
-                authorizationCode=OAuthFlowAuthorizationCode(
-                    authorizationUrl=base + "authorize",
-                    tokenUrl=base + "oauth/token",
-                    scopes=dict(scopes or {}),
-                )
-            ),
-            description=self.model.description,
-        )
-        app.swagger_ui_init_oauth = {
-            "clientId": client_id,
-            "usePkceWithAuthorizationCodeGrant": True,
-            "scopes": " ".join(scopes or {}),
-            "additionalQueryStringParams": {"audience": chosen_audience},
-        }
-        app.openapi_schema = None
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi_isp_jwt.algorithms import ALGORITHMS
+from fastapi_isp_jwt.dpop import DEFAULT_IAT_WINDOW, DPoPMode, DPoPNonces, DPoPPolicy
 from fastapi_isp_jwt.errors import ConfigurationError
 from fastapi_isp_jwt.grammar import check_endpoint_url, parse_domain, well_known_url
 from fastapi_isp_jwt.organizations import check_organization_options
@@ -165,10 +166,15 @@ class Settings:
     max_token_bytes: int = _option(8192, int)
     token_cache_size: int = _option(10_000, int)
     token_cache_bytes: int = _option(32 * 1024 * 1024, int)
+    dpop: str = _option("allowed", str.strip)
+    dpop_algorithms: str | Sequence[str] = _option(tuple(ALGORITHMS), _csv)
+    dpop_iat_window: float = _option(DEFAULT_IAT_WINDOW, float)
+    dpop_nonce_secret: str | None = field(default=None, repr=False, metadata={"env": str.strip})
 
     issuers: tuple[str, ...] = field(init=False)
     audiences: tuple[str, ...] = field(init=False)
     jwks_urls: Mapping[str, str | None] = field(init=False)
+    dpop_policy: DPoPPolicy = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         values: dict[str, Any] = {}
@@ -219,6 +225,17 @@ class Settings:
         values["max_token_bytes"] = _integer("max_token_bytes", self.max_token_bytes, 256)
         for name in ("token_cache_size", "token_cache_bytes"):
             values[name] = _integer(name, getattr(self, name), 0, " (0 turns the cache off)")
+        values["dpop"] = DPoPMode.parse(self.dpop).value
+        values["dpop_algorithms"] = _strings("dpop_algorithms", self.dpop_algorithms)
+        secret = self.dpop_nonce_secret
+        if secret is not None and not isinstance(secret, str):
+            raise ConfigurationError("dpop_nonce_secret must be a text")
+        values["dpop_policy"] = DPoPPolicy(
+            algorithms=values["dpop_algorithms"],
+            iat_window=_number("dpop_iat_window", self.dpop_iat_window),
+            leeway=values["leeway"],
+            nonces=None if secret is None else DPoPNonces(secret),
+        )
         for name, value in values.items():
             object.__setattr__(self, name, value)
 

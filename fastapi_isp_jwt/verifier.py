@@ -23,12 +23,21 @@ import httpx
 from fastapi_isp_jwt.algorithms import ALGORITHMS, Algorithm, key_fits_algorithm
 from fastapi_isp_jwt.audience import AudiencePolicy
 from fastapi_isp_jwt.claims import ClaimRules, check_claims
-from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
+from fastapi_isp_jwt.dpop import (
+    DPoPMode,
+    DPoPRequest,
+    VerifiedProof,
+    bound_thumbprint,
+    check_binding,
+    verify_proof,
+)
+from fastapi_isp_jwt.errors import ConfigurationError, InvalidDPoPProofError, InvalidTokenError
 from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.organizations import OrganizationPolicy
 from fastapi_isp_jwt.principal import Principal, build_principal
 from fastapi_isp_jwt.reasons import Reason
+from fastapi_isp_jwt.replay import MemoryReplayStore, ReplayStore, refuse_replay
 from fastapi_isp_jwt.settings import Settings
 from fastapi_isp_jwt.token import (
     check_header,
@@ -48,6 +57,7 @@ class _Verified:
     key_source: JWKSCache
     kid: str | None
     key: VerificationKey
+    confirmation: Mapping[str, Any] | None  # {"cnf": ...} of a sender-constrained token
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,7 @@ class _AwaitingKey:
 
 
 _HEADER_MEMO_SIZE = 256
+_UNBOUND: Mapping[str, Any] = {}
 _sha256 = hashlib.sha256
 
 
@@ -105,11 +116,15 @@ class Verifier:
         principal_class: type[Principal] = Principal,
         http_client: httpx.AsyncClient | None = None,
         sync_http_client: httpx.Client | None = None,
+        replay_store: ReplayStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not (isinstance(principal_class, type) and issubclass(principal_class, Principal)):
             raise ConfigurationError("principal_class must be Principal or a subclass of it")
         self.settings = settings
+        self.replay_store: ReplayStore = replay_store or MemoryReplayStore()
+        self._dpop_policy = settings.dpop_policy
+        self._dpop_required = settings.dpop == DPoPMode.REQUIRED.value
         self.key_sources: Mapping[str, JWKSCache] = {
             issuer: JWKSCache(
                 url,
@@ -156,24 +171,56 @@ class Verifier:
     # -- the two front doors: all they do differently is wait for a key ---------------
 
     async def verify(
-        self, token: str | bytes, *, unless_remembered: Callable[[bytes], object] | None = None
+        self,
+        token: str | bytes,
+        *,
+        dpop: DPoPRequest | None = None,
+        certificate: str | None = None,
+        unless_remembered: Callable[[bytes], object] | None = None,
     ) -> Principal:
         """Verify ``token`` and return its principal, fetching keys if needed.
 
+        ``dpop``: the request's DPoP proof, method and URL when the token came under the
+        DPoP scheme; ``certificate``: the ``x5t#S256`` of the client's TLS certificate
+        (`fastapi_isp_jwt.dpop.certificate_thumbprint`). A token bound to either is
+        accepted only with it, and a proof is used once (the replay store remembers it).
         ``unless_remembered``: a check of the caller's own (the credentials grammar of a
         request, say) that a token already verified has passed before, run on every other.
         """
         found = self._verify_without_io(token, unless_remembered)
         if isinstance(found, _AwaitingKey):
-            return self._complete(found, await found.key_source.get_key(found.kid))
-        return found
+            found = self._complete(found, await found.key_source.get_key(found.kid))
+        if found.confirmation is None and dpop is None and not self._dpop_required:
+            return found.principal  # a plain bearer token: nothing is bound to the sender
+        proof = self._hold_sender(found, token, dpop, certificate)
+        if proof is not None:
+            await refuse_replay(self.replay_store, proof.replay_key, self._dpop_policy.replay_ttl)
+        return found.principal
 
-    def verify_sync(self, token: str | bytes) -> Principal:
-        """Blocking `verify`, for code outside an event loop (workers, CLIs); same caches."""
+    def verify_sync(
+        self,
+        token: str | bytes,
+        *,
+        dpop: DPoPRequest | None = None,
+        certificate: str | None = None,
+    ) -> Principal:
+        """Blocking `verify`, for code outside an event loop (workers, CLIs); same caches.
+
+        A DPoP proof needs a replay store with ``remember_sync`` (the memory store has it).
+        """
         found = self._verify_without_io(token, None)
         if isinstance(found, _AwaitingKey):
-            return self._complete(found, found.key_source.get_key_sync(found.kid))
-        return found
+            found = self._complete(found, found.key_source.get_key_sync(found.kid))
+        proof = self._hold_sender(found, token, dpop, certificate)
+        if proof is not None:
+            remember = getattr(self.replay_store, "remember_sync", None)
+            if remember is None:
+                raise ConfigurationError(
+                    "verify_sync with DPoP needs a replay store with remember_sync"
+                )
+            if not remember(proof.replay_key, self._dpop_policy.replay_ttl):
+                raise InvalidDPoPProofError(Reason.DPOP_PROOF_REPLAYED)
+        return found.principal
 
     async def warm_up(self) -> None:
         """Fetch every issuer's keys now rather than on the first request."""
@@ -192,9 +239,27 @@ class Verifier:
 
     # -- the core ----------------------------------------------------------------------
 
+    def _hold_sender(
+        self,
+        verified: _Verified,
+        token: str | bytes,
+        dpop: DPoPRequest | None,
+        certificate: str | None,
+    ) -> VerifiedProof | None:
+        """The token held against what its request presents: a DPoP proof, a certificate."""
+        proof = None
+        if dpop is not None:
+            proof = verify_proof(
+                dpop, policy=self._dpop_policy, now=self._clock(), access_token=token
+            )
+        elif self._dpop_required:
+            raise InvalidDPoPProofError(Reason.DPOP_PROOF_MISSING)
+        check_binding(verified.confirmation or _UNBOUND, proof, certificate)
+        return proof
+
     def _verify_without_io(
         self, token: object, unless_remembered: Callable[[bytes], object] | None
-    ) -> Principal | _AwaitingKey:
+    ) -> _Verified | _AwaitingKey:
         # Text is checked before it is hashed; bytes (as a request carries them) are
         # looked up as they are, and checked once they must be parsed.
         raw = token if type(token) is bytes else _bytes_of(token, self._max_token_bytes)
@@ -211,14 +276,14 @@ class Verifier:
         key = pending.key_source.cached_key(pending.kid)
         return pending if key is None else self._complete(pending, key)
 
-    def _recall(self, digest: bytes) -> Principal | None:
+    def _recall(self, digest: bytes) -> _Verified | None:
         verified = self._verified
         assert verified is not None
         entry = verified.get(digest, self._clock())
         if entry is None:
             return None
         if entry.key_source.still_trusts(entry.kid, entry.key):
-            return entry.principal
+            return entry
         verified.forget(digest)
         return None
 
@@ -245,7 +310,7 @@ class Verifier:
             digest, raw[:payload_end], payload, signature, facts[0], facts[1], key_source
         )
 
-    def _complete(self, pending: _AwaitingKey, key: VerificationKey) -> Principal:
+    def _complete(self, pending: _AwaitingKey, key: VerificationKey) -> _Verified:
         algorithm = pending.algorithm
         if not key_fits_algorithm(algorithm, key.kty, key.crv, key.alg):
             raise InvalidTokenError(Reason.KEY_MISMATCH)
@@ -255,11 +320,13 @@ class Verifier:
         valid_until = check_claims(payload, self._rules, self._clock())
         audience = self._audiences.match(payload.get("aud"))
         self._organization_claims.check(payload)
+        bound_thumbprint(payload)  # a binding stated badly is refused, whatever the scheme
         principal = build_principal(
             self._principal_class, payload, audience.audiences, audience.organization
         )
+        confirmation = {"cnf": payload["cnf"]} if "cnf" in payload else None
+        entry = _Verified(principal, pending.key_source, pending.kid, key, confirmation)
         if self._verified is not None and pending.digest is not None:
-            entry = _Verified(principal, pending.key_source, pending.kid, key)
             self._verified.offer(
                 pending.digest,
                 len(pending.signing_input) + len(pending.signature),
@@ -268,4 +335,4 @@ class Verifier:
                 valid_until,
                 self._clock(),
             )
-        return principal
+        return entry

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from fastapi_isp_jwt import ConfigurationError, JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
+from tests.support.challenges import BARE_CHALLENGE
 from tests.support.faults import server_error
 from tests.support.issuer_server import IssuerServer, closed_port_url
 
@@ -69,7 +70,7 @@ def test_a_valid_token_reaches_the_route_with_its_principal(
 def test_no_authorization_header_gets_401_with_a_bare_challenge(client: TestClient) -> None:
     response = client.get("/streams")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert response.headers["www-authenticate"] == BARE_CHALLENGE
     assert response.json() == {"detail": "Bearer credentials are required"}
 
 
@@ -77,7 +78,7 @@ def test_another_scheme_is_treated_as_no_credentials(client: TestClient) -> None
     basic = base64.b64encode(b"user:pass").decode()
     response = client.get("/streams", headers={"Authorization": f"Basic {basic}"})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert response.headers["www-authenticate"] == BARE_CHALLENGE
 
 
 @pytest.mark.parametrize(
@@ -242,7 +243,7 @@ def test_auto_error_off_gives_none_without_credentials(server: IssuerServer) -> 
 def test_a_custom_realm_is_used_in_challenges(server: IssuerServer) -> None:
     auth = JWTAuth(issuer=server.url, audience=ACME, realm="streams")
     response = TestClient(make_app(auth)).get("/streams")
-    assert response.headers["www-authenticate"] == 'Bearer realm="streams"'
+    assert response.headers["www-authenticate"] == BARE_CHALLENGE.replace('"api"', '"streams"')
 
 
 def test_a_token_with_an_invalid_signature_gets_401(client: TestClient, issuer: TestIssuer) -> None:
@@ -280,7 +281,7 @@ def test_auto_error_off_still_refuses_anonymous_callers_on_scoped_routes(
     auth = JWTAuth(issuer=server.url, audience=ACME, auto_error=False)
     response = TestClient(make_app(auth)).post("/streams")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert response.headers["www-authenticate"] == BARE_CHALLENGE
 
 
 @pytest.mark.parametrize("realm", ['say "hi"', "back\\slash", "line\r\nX-Injected: 1", "€uro"])

@@ -20,6 +20,7 @@ from mcp.shared.auth import ProtectedResourceMetadata
 
 from fastapi_isp_jwt import ConfigurationError, JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
+from tests.support.challenges import BARE_CHALLENGE
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
 GLOBEX = "https://platform.dtc.istreamplanet.net/globex"
@@ -149,9 +150,9 @@ def test_the_metadata_routes_stay_out_of_the_openapi_document(acme_client: TestC
 
 def test_once_installed_a_401_names_the_metadata_document(acme_client: TestClient) -> None:
     response = acme_client.get("/me")
-    assert response.headers["WWW-Authenticate"] == (
-        'Bearer realm="api", resource_metadata="http://testserver/.well-known/oauth-protected-resource"'
-    )
+    document = 'resource_metadata="http://testserver/.well-known/oauth-protected-resource"'
+    bearer, dpop = BARE_CHALLENGE.split(", DPoP ")
+    assert response.headers["WWW-Authenticate"] == f"{bearer}, {document}, DPoP {document}, {dpop}"
 
 
 def test_a_401_for_a_bad_token_names_the_document_too(acme_client: TestClient) -> None:
@@ -179,14 +180,14 @@ def test_a_403_carries_no_resource_metadata(acme_client: TestClient, issuer: Tes
 
 def test_without_install_the_challenge_is_unchanged(issuer: TestIssuer) -> None:
     client = TestClient(guarded_app(issuer.auth(audience=ACME), install=False))
-    assert client.get("/me").headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert client.get("/me").headers["WWW-Authenticate"] == BARE_CHALLENGE
 
 
 def test_a_service_with_templates_only_names_no_document_it_cannot_serve(
     issuer: TestIssuer,
 ) -> None:
     client = TestClient(guarded_app(issuer.auth(audience=TEMPLATE)))
-    assert client.get("/me").headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert client.get("/me").headers["WWW-Authenticate"] == BARE_CHALLENGE
 
 
 @pytest.mark.anyio

@@ -20,6 +20,7 @@ from fastapi_isp_jwt import ConfigurationError, InvalidTokenError, JWTAuth, Prin
 from fastapi_isp_jwt.settings import options_from_env
 from fastapi_isp_jwt.testing import TestIssuer, make_principal
 from fastapi_isp_jwt.testing.overrides import override_principal
+from tests.support.challenges import BARE_CHALLENGE
 
 TEMPLATE = "https://platform.dtc.istreamplanet.net/{organization}"
 ACME_ID = "org_9ybsU1dN2dKfDkBi"
@@ -274,7 +275,7 @@ def test_the_scopes_of_a_bound_route_are_still_required(
 def test_a_bound_route_without_a_token_asks_for_credentials(client: TestClient) -> None:
     response = client.get("/orgs/acme/streams")
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response.headers["WWW-Authenticate"] == BARE_CHALLENGE
 
 
 def test_an_organization_derived_from_a_header_admits_its_tokens(
@@ -323,7 +324,7 @@ def test_an_anonymous_caller_of_an_optional_auth_is_refused_on_a_bound_route(
     client = TestClient(streams_app(issuer.auth(audience=TEMPLATE, auto_error=False)))
     response = client.get("/streams", headers={"X-Organization": "acme"})
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response.headers["WWW-Authenticate"] == BARE_CHALLENGE
 
 
 def test_a_websocket_for_the_organization_of_the_path_is_accepted(
