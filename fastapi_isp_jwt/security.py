@@ -37,6 +37,7 @@ from fastapi_isp_jwt.errors import (
 )
 from fastapi_isp_jwt.grammar import check_endpoint_url, is_quotable
 from fastapi_isp_jwt.keycache import JWKSCache
+from fastapi_isp_jwt.keycache.health import KeyCacheHealth
 from fastapi_isp_jwt.metadata import ResourceMetadata
 from fastapi_isp_jwt.openapi import document_refusals, swagger_login
 from fastapi_isp_jwt.principal import Principal
@@ -180,6 +181,8 @@ class JWTAuth(SecurityBase):
         """Raise `InsufficientScopeError` unless every scope was granted."""
         required = tuple(scopes)
         if required and not principal.scopes.issuperset(required):
+            if self.verifier.telemetry.active:
+                self.verifier.telemetry.scope_refused()
             raise InsufficientScopeError(required)
 
     def authorize(self, principal: Principal, scopes: Iterable[str]) -> Principal:
@@ -369,6 +372,10 @@ class JWTAuth(SecurityBase):
     async def warm_up(self) -> None:
         """Fetch every issuer's keys now rather than on the first request."""
         await self.verifier.warm_up()
+
+    def health(self) -> tuple[KeyCacheHealth, ...]:
+        """The key cache's state per trusted issuer: keys known, age, stale or fresh."""
+        return self.verifier.health()
 
     async def aclose(self) -> None:
         """Stop background key refreshes of this event loop; clients you passed in stay open."""

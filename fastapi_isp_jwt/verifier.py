@@ -16,6 +16,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 import httpx
@@ -31,14 +32,22 @@ from fastapi_isp_jwt.dpop import (
     check_binding,
     verify_proof,
 )
-from fastapi_isp_jwt.errors import ConfigurationError, InvalidDPoPProofError, InvalidTokenError
+from fastapi_isp_jwt.errors import (
+    AuthError,
+    ConfigurationError,
+    InvalidDPoPProofError,
+    InvalidTokenError,
+)
 from fastapi_isp_jwt.keycache import JWKSCache
+from fastapi_isp_jwt.keycache.health import KeyCacheHealth
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.organizations import OrganizationPolicy
 from fastapi_isp_jwt.principal import Principal, build_principal
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.replay import MemoryReplayStore, ReplayStore, refuse_replay
+from fastapi_isp_jwt.reporting import RefusalReport
 from fastapi_isp_jwt.settings import Settings
+from fastapi_isp_jwt.telemetry import Telemetry, shared
 from fastapi_isp_jwt.token import (
     check_header,
     decode_header,
@@ -74,6 +83,8 @@ class _AwaitingKey:
 
 
 _HEADER_MEMO_SIZE = 256
+
+
 _UNBOUND: Mapping[str, Any] = {}
 _sha256 = hashlib.sha256
 
@@ -117,11 +128,14 @@ class Verifier:
         http_client: httpx.AsyncClient | None = None,
         sync_http_client: httpx.Client | None = None,
         replay_store: ReplayStore | None = None,
+        telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not (isinstance(principal_class, type) and issubclass(principal_class, Principal)):
             raise ConfigurationError("principal_class must be Principal or a subclass of it")
         self.settings = settings
+        self.telemetry = telemetry or shared()
+        self._report = RefusalReport(settings, self.telemetry)
         self.replay_store: ReplayStore = replay_store or MemoryReplayStore()
         self._dpop_policy = settings.dpop_policy
         self._dpop_required = settings.dpop == DPoPMode.REQUIRED.value
@@ -187,14 +201,21 @@ class Verifier:
         ``unless_remembered``: a check of the caller's own (the credentials grammar of a
         request, say) that a token already verified has passed before, run on every other.
         """
-        found = self._verify_without_io(token, unless_remembered)
-        if isinstance(found, _AwaitingKey):
-            found = self._complete(found, await found.key_source.get_key(found.kid))
-        if found.confirmation is None and dpop is None and not self._dpop_required:
-            return found.principal  # a plain bearer token: nothing is bound to the sender
-        proof = self._hold_sender(found, token, dpop, certificate)
-        if proof is not None:
-            await refuse_replay(self.replay_store, proof.replay_key, self._dpop_policy.replay_ttl)
+        started = perf_counter() if self.telemetry.active else 0.0
+        try:
+            found = self._verify_without_io(token, unless_remembered)
+            if isinstance(found, _AwaitingKey):
+                found = self._complete(found, await found.key_source.get_key(found.kid))
+            if found.confirmation is not None or dpop is not None or self._dpop_required:
+                proof = self._hold_sender(found, token, dpop, certificate)
+                if proof is not None:
+                    ttl = self._dpop_policy.replay_ttl
+                    await refuse_replay(self.replay_store, proof.replay_key, ttl)
+        except AuthError as error:
+            self._report.refused(token, error, started)
+            raise
+        if started:
+            self.telemetry.verified("accepted", None, perf_counter() - started)
         return found.principal
 
     def verify_sync(
@@ -208,22 +229,32 @@ class Verifier:
 
         A DPoP proof needs a replay store with ``remember_sync`` (the memory store has it).
         """
-        found = self._verify_without_io(token, None)
-        if isinstance(found, _AwaitingKey):
-            found = self._complete(found, found.key_source.get_key_sync(found.kid))
-        proof = self._hold_sender(found, token, dpop, certificate)
-        if proof is not None:
-            remember = getattr(self.replay_store, "remember_sync", None)
-            if remember is None:
-                raise ConfigurationError(
-                    "verify_sync with DPoP needs a replay store with remember_sync"
-                )
-            if not remember(proof.replay_key, self._dpop_policy.replay_ttl):
-                raise InvalidDPoPProofError(Reason.DPOP_PROOF_REPLAYED)
+        started = perf_counter() if self.telemetry.active else 0.0
+        try:
+            found = self._verify_without_io(token, None)
+            if isinstance(found, _AwaitingKey):
+                found = self._complete(found, found.key_source.get_key_sync(found.kid))
+            proof = self._hold_sender(found, token, dpop, certificate)
+            if proof is not None:
+                remember = getattr(self.replay_store, "remember_sync", None)
+                if remember is None:
+                    raise ConfigurationError("DPoP in verify_sync needs a store with remember_sync")
+                if not remember(proof.replay_key, self._dpop_policy.replay_ttl):
+                    raise InvalidDPoPProofError(Reason.DPOP_PROOF_REPLAYED)
+        except AuthError as error:
+            self._report.refused(token, error, started)
+            raise
+        if started:
+            self.telemetry.verified("accepted", None, perf_counter() - started)
         return found.principal
+
+    def health(self) -> tuple[KeyCacheHealth, ...]:
+        """The key cache's state, one entry per trusted issuer (for a readiness probe)."""
+        return tuple(source.health() for source in self.key_sources.values())
 
     async def warm_up(self) -> None:
         """Fetch every issuer's keys now rather than on the first request."""
+        self.telemetry.refresh()  # an SDK installed since this verifier was built
         for source in self.key_sources.values():
             await source.warm_up()
 
@@ -280,6 +311,8 @@ class Verifier:
         verified = self._verified
         assert verified is not None
         entry = verified.get(digest, self._clock())
+        if self.telemetry.active:
+            self.telemetry.token_cache(hit=entry is not None)
         if entry is None:
             return None
         if entry.key_source.still_trusts(entry.kid, entry.key):
