@@ -21,7 +21,7 @@ from fastapi_isp_jwt.errors import ConfigurationError
 from fastapi_isp_jwt.grammar import is_scope_token
 from fastapi_isp_jwt.minting import SigningKey, dpop_proof, jwk_thumbprint
 
-__all__ = ["NONCE_ERROR", "ProofSigner", "target_uri"]
+__all__ = ["NONCE_ERROR", "ProofSigner", "asks_for_nonce", "target_uri"]
 
 NONCE_ERROR = "use_dpop_nonce"
 # A nonce longer than this is no nonce a sane server sends; it is not echoed back.
@@ -95,17 +95,17 @@ class ProofSigner:
             self._nonces[origin] = nonce
         return nonce
 
-    def nonce_demanded(self, url: httpx.URL | str, response: httpx.Response) -> bool:
-        """Whether an API's answer asks for the nonce it hands out (RFC 9449 §9).
 
-        That is a 401 whose ``DPoP`` challenge says ``error="use_dpop_nonce"`` and carries
-        a new ``DPoP-Nonce``; the nonce is remembered.
-        """
-        if response.status_code != 401:
-            return False
-        challenges = response.headers.get_list("WWW-Authenticate")
-        demanded = any(NONCE_ERROR in _dpop_errors(value) for value in challenges)
-        return demanded and self.note_nonce(url, response.headers) is not None
+def asks_for_nonce(response: httpx.Response) -> bool:
+    """Whether an API's answer demands a server nonce in the proof (RFC 9449 §9).
+
+    That is a 401 whose ``DPoP`` challenge says ``error="use_dpop_nonce"``; the nonce
+    itself comes in the ``DPoP-Nonce`` header.
+    """
+    if response.status_code != 401:
+        return False
+    challenges = response.headers.get_list("WWW-Authenticate")
+    return any(NONCE_ERROR in _dpop_errors(value) for value in challenges)
 
 
 def _dpop_errors(challenges: str) -> set[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from fastapi_isp_jwt.client.dpop import ProofSigner
+from fastapi_isp_jwt.client.dpop import ProofSigner, asks_for_nonce
 from fastapi_isp_jwt.client.token_request import Token
 
 __all__ = ["ApiFlow", "Renew", "api_request"]
@@ -47,16 +47,18 @@ def api_request(
     response = yield _authorize(request, token, dpop)
     assert isinstance(response, httpx.Response)
     if dpop is not None:
-        if dpop.nonce_demanded(request.url, response):
-            if not _can_send_again(request):
+        new_nonce = dpop.note_nonce(request.url, response.headers)
+        if asks_for_nonce(response):
+            # The token is fine: a new one would not meet the demand. Without a new nonce,
+            # or a body to send again, there is nothing more to try.
+            if new_nonce is None or not _can_send_again(request):
                 return
             logger.info("the API asked for a DPoP nonce; sending the request again with it")
             response = yield _authorize(request, token, dpop)
             assert isinstance(response, httpx.Response)
-            if dpop.nonce_demanded(request.url, response):
-                return  # a second demand in a row: a new token would not meet it either
-        else:
             dpop.note_nonce(request.url, response.headers)
+            if asks_for_nonce(response):
+                return
     if not renewal_may_help(response, token):
         return
     fresh = yield Renew(token)
