@@ -9,11 +9,10 @@ refuse, one flaw at a time (`BROKEN_PROOFS` names them all).
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
-from fastapi_isp_jwt import base64url
-from fastapi_isp_jwt.dpop import access_token_hash
 from fastapi_isp_jwt.minting import SigningKey, dpop_proof, jwk_thumbprint
 
 __all__ = ["BROKEN_PROOFS", "DPoPKey"]
@@ -115,7 +114,7 @@ class DPoPKey:
         flaws: dict[str, dict[str, Any]] = {
             "method": {"claims": {"htm": "DELETE" if method != "DELETE" else "GET"}},
             "url": {"claims": {"htu": "https://elsewhere.invalid/other"}},
-            "access_token": {"claims": {"ath": access_token_hash(f"not {access_token}")}},
+            "access_token": {"access_token": f"not-{access_token}"},
             "no_access_token": {"omit": ("ath",)},
             "too_old": {"iat": now - _FAR},
             "in_future": {"iat": now + _FAR},
@@ -140,6 +139,6 @@ def _public_members(jwk: dict[str, Any]) -> dict[str, Any]:
 def _altered_signature(proof: str) -> str:
     """``proof`` with the first byte of its signature changed: still well-formed, not valid."""
     head, _, signature = proof.rpartition(".")
-    raw = bytearray(base64url.decode(signature))
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
     raw[0] ^= 0x01
-    return f"{head}.{base64url.encode(bytes(raw))}"
+    return f"{head}.{base64.urlsafe_b64encode(bytes(raw)).decode().rstrip('=')}"
