@@ -84,6 +84,8 @@ def _run_dev_issuer(args: argparse.Namespace, out: TextIO) -> int:
         changes["audiences"] = tuple(args.audience)
     if args.token_lifetime is not None:
         changes["token_lifetime"] = args.token_lifetime
+    if args.dpop_nonce:
+        changes["dpop_nonce"] = True
     changes["key_file"] = args.key_file or config.key_file or default_key_file()
     serve(dataclasses.replace(config, **changes), out=out)
     return EXIT_OK
@@ -297,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--audience", action="append", help="an API tokens may be issued for (repeatable)"
     )
     dev.add_argument("--token-lifetime", type=int, help="access token lifetime in seconds")
+    dev.add_argument(
+        "--dpop-nonce",
+        action="store_true",
+        help="demand a server nonce in the DPoP proofs of token requests",
+    )
     for name, help_text in _ACCOUNT_FLAGS.items():
         dev.add_argument("--" + name.replace("_", "-"), help=help_text)
 

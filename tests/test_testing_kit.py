@@ -513,7 +513,7 @@ def test_plugin_fixture_names_are_all_prefixed_so_they_never_clash() -> None:
         and any("fixture" in ast.unparse(decorator) for decorator in node.decorator_list)
     ]
 
-    assert fixtures == ["isp_issuer", "isp_auth", "isp_served_issuer"]
+    assert fixtures == ["isp_issuer", "isp_auth", "isp_served_issuer", "isp_dpop_key"]
 
 
 # -- the testing package's own rules ------------------------------------------------------------

@@ -12,13 +12,15 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable
 
 import anyio
 import anyio.lowlevel
 import httpx
 
 from fastapi_isp_jwt import io
+from fastapi_isp_jwt.client.dpop import ProofSigner
+from fastapi_isp_jwt.client.exchange import ApiFlow, Renew, api_request
 from fastapi_isp_jwt.client.options import (
     RequestOptions,
     Secret,
@@ -28,6 +30,7 @@ from fastapi_isp_jwt.client.options import (
 )
 from fastapi_isp_jwt.client.state import TokenState
 from fastapi_isp_jwt.client.token_request import Failure, Token, request_token
+from fastapi_isp_jwt.minting import SigningKey
 
 __all__ = ["ClientCredentials"]
 
@@ -52,6 +55,13 @@ class ClientCredentials(httpx.Auth):
     and replays the request once (not a streamed upload), raising if none can be had. Every
     failure is a `TokenRequestError` with the OAuth ``error`` code and HTTP status; the
     secret never appears in it, in logs or in ``repr``.
+
+    With ``dpop_key`` the tokens are DPoP-bound (RFC 9449): the token request carries a
+    proof signed with that key, an endpoint's demand for a nonce (``use_dpop_nonce``) is
+    met once, a token whose ``token_type`` is not ``DPoP`` is refused, and every API request
+    goes out as ``Authorization: DPoP <token>`` with a fresh ``DPoP`` proof (its method,
+    its URL without query and fragment, ``ath``); an API's 401 asking for a nonce is sent
+    again once with it. The last nonce of each server is remembered for the next proofs.
 
     Args:
         token_url: The token endpoint. ``https`` is required except on loopback hosts
@@ -81,6 +91,8 @@ class ClientCredentials(httpx.Auth):
             between renewals (``timeout`` is always measured in real time).
         sleep: How to wait between attempts in synchronous use.
         async_sleep: How to wait between attempts in asynchronous use.
+        dpop_key: The client's DPoP key (``SigningKey.generate("ES256")``, say); keep it
+            for as long as its tokens live, since each is bound to it. ``None``: Bearer.
     """
 
     def __init__(
@@ -102,6 +114,7 @@ class ClientCredentials(httpx.Auth):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        dpop_key: SigningKey | None = None,
     ) -> None:
         self._options = RequestOptions(
             token_url=token_endpoint(token_url, domain),
@@ -116,6 +129,7 @@ class ClientCredentials(httpx.Auth):
             max_backoff=max_backoff,
             clock=clock,
         )
+        self._dpop = None if dpop_key is None else ProofSigner(dpop_key)
         self._transport = transport
         self._async_transport = async_transport
         self._sleep = sleep
@@ -149,6 +163,11 @@ class ClientCredentials(httpx.Auth):
         """The space-delimited scopes requested, if any."""
         return self._options.scope
 
+    @property
+    def dpop_thumbprint(self) -> str | None:
+        """The RFC 7638 thumbprint of the DPoP key (each token's ``cnf.jkt``), if any."""
+        return None if self._dpop is None else self._dpop.thumbprint
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(token_url={self.token_url!r}, client_id={self.client_id!r}, "
@@ -167,24 +186,33 @@ class ClientCredentials(httpx.Auth):
 
     # -- httpx.Auth ----------------------------------------------------------------
 
+    # Both drive the one flow of `exchange.api_request`; they differ only in how a token
+    # is obtained.
+
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        sent = self._obtain_sync()
-        response = yield _authorize(request, sent)
-        if self._refresh_may_help(response, sent):
-            fresh = self._obtain_sync(refused=sent)
-            yield from _replay(request, fresh)
+        flow = self._api_request(request, self._obtain_sync())
+        answer: httpx.Response | Token | None = None
+        while (step := _next_step(flow, answer)) is not None:
+            if isinstance(step, Renew):
+                answer = self._obtain_sync(refused=step.refused)
+            else:
+                answer = yield step
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        sent = await self._obtain_async()
-        response = yield _authorize(request, sent)
-        if self._refresh_may_help(response, sent):
-            fresh = await self._obtain_async(refused=sent)
-            for replayed in _replay(request, fresh):
-                yield replayed
+        flow = self._api_request(request, await self._obtain_async())
+        answer: httpx.Response | Token | None = None
+        while (step := _next_step(flow, answer)) is not None:
+            if isinstance(step, Renew):
+                answer = await self._obtain_async(refused=step.refused)
+            else:
+                answer = yield step
+
+    def _api_request(self, request: httpx.Request, token: Token) -> ApiFlow:
+        return api_request(request, token, dpop=self._dpop, renewal_may_help=self._refresh_may_help)
 
     def _refresh_may_help(self, response: httpx.Response, sent: Token) -> bool:
         if response.status_code != 401:
@@ -232,6 +260,7 @@ class ClientCredentials(httpx.Auth):
             self._options,
             after_refusal=refused is not None,
             holds_valid_token=lambda: self._state.holds_valid_token(refused),
+            dpop=self._dpop,
         )
 
     def _loop_lock(self) -> anyio.Lock:
@@ -252,16 +281,11 @@ def _running_loop() -> object:
         return anyio.lowlevel.current_token().native_token
 
 
-def _authorize(request: httpx.Request, token: Token) -> httpx.Request:
-    request.headers["Authorization"] = f"Bearer {token.value}"
-    return request
-
-
-def _replay(request: httpx.Request, token: Token) -> Iterator[httpx.Request]:
-    """The request again with ``token``, if it can be sent again.
-
-    Bytes, JSON and form bodies are held in memory and can be sent again; a streamed
-    upload has been consumed by the first attempt.
-    """
-    if isinstance(request.stream, httpx.ByteStream):
-        yield _authorize(request, token)
+def _next_step(
+    flow: ApiFlow, answer: httpx.Response | Token | None
+) -> httpx.Request | Renew | None:
+    """What ``flow`` wants next, given the answer to what it wanted before; ``None``: done."""
+    try:
+        return flow.send(answer)
+    except StopIteration:
+        return None

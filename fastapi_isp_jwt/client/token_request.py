@@ -4,7 +4,8 @@
 send and the pauses to take, and `io.run_sync` or `io.run_async` does the I/O. `interpret`
 reads an answer: a token, or a failure and whether asking again may help. Text that comes
 from the endpoint (which may echo the request body back) has the secret redacted before it
-reaches a message.
+reaches a message. With a DPoP key every attempt carries a fresh proof, and an endpoint
+asking for its nonce (``use_dpop_nonce``, RFC 9449 §8) is asked once more with it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from fastapi_isp_jwt.client.dpop import NONCE_ERROR, ProofSigner
 from fastapi_isp_jwt.client.options import RequestOptions
 from fastapi_isp_jwt.errors import TokenRequestError
 from fastapi_isp_jwt.grammar import is_b64token, is_oauth_error_code
@@ -66,24 +68,38 @@ _HEADERS = {
 
 
 def request_token(
-    options: RequestOptions, *, after_refusal: bool, holds_valid_token: Callable[[], bool]
+    options: RequestOptions,
+    *,
+    after_refusal: bool,
+    holds_valid_token: Callable[[], bool],
+    dpop: ProofSigner | None = None,
 ) -> Flow[Token | Failure]:
     """A token, or the last failure; retried only while ``holds_valid_token()`` is false.
 
     While a valid token is held nobody needs the new one yet: retrying would only keep
     callers waiting, so the first failure ends the cycle (and renewals pause for a while).
+    With ``dpop`` the token must be DPoP-bound; a demand for a nonce is met once per
+    cycle, at once and without counting as an attempt.
     """
     attempt = 0
+    nonce_sent_on_demand = False
     while True:
         attempt += 1
         started = options.clock()
+        request = _token_request(options, dpop)
         try:
-            reply = yield Fetch(_token_request(options), MAX_ANSWER_BYTES, options.timeout)
+            reply = yield Fetch(request, MAX_ANSWER_BYTES, options.timeout)
         except NETWORK_ERRORS as exc:
             outcome: Token | Failure = _failure_of(exc, options)
         else:
             assert reply is not None  # a fetch is always answered with a reply
-            outcome = interpret(reply, options, started, after_refusal)
+            outcome = interpret(reply, options, started, after_refusal, dpop_bound=dpop is not None)
+            new_nonce = dpop.note_nonce(options.token_url, reply.headers) if dpop else None
+            if _asks_for_nonce(outcome) and new_nonce and not nonce_sent_on_demand:
+                logger.info("the token endpoint asked for a DPoP nonce; asking again with it")
+                nonce_sent_on_demand = True
+                attempt -= 1  # the same attempt, now with the nonce
+                continue
         if isinstance(outcome, Token):
             return outcome
         if not outcome.retryable or attempt >= options.max_attempts or holds_valid_token():
@@ -99,9 +115,17 @@ def request_token(
         yield Pause(delay)
 
 
-def _token_request(options: RequestOptions) -> httpx.Request:
-    # Built afresh for every attempt: a form body is read as it is sent.
-    return httpx.Request("POST", options.token_url, data=options.form(), headers=_HEADERS)
+def _token_request(options: RequestOptions, dpop: ProofSigner | None) -> httpx.Request:
+    # Built afresh for every attempt: a form body is read as it is sent, and a DPoP proof
+    # is good for one request only.
+    headers = (
+        _HEADERS if dpop is None else {**_HEADERS, "DPoP": dpop.proof("POST", options.token_url)}
+    )
+    return httpx.Request("POST", options.token_url, data=options.form(), headers=headers)
+
+
+def _asks_for_nonce(outcome: Token | Failure) -> bool:
+    return isinstance(outcome, Failure) and outcome.error.oauth_error == NONCE_ERROR
 
 
 def _retry_delay(failure: Failure, attempt: int, options: RequestOptions) -> float:
@@ -131,15 +155,25 @@ def _failure_of(exc: Exception, options: RequestOptions) -> Failure:
 
 
 def interpret(
-    reply: Reply, options: RequestOptions, started: float, after_refusal: bool
+    reply: Reply,
+    options: RequestOptions,
+    started: float,
+    after_refusal: bool,
+    *,
+    dpop_bound: bool = False,
 ) -> Token | Failure:
-    """The token in a 200 answer, or what any other answer amounts to."""
+    """The token in a 200 answer, or what any other answer amounts to.
+
+    ``dpop_bound``: the token asked for is bound to the client's DPoP key, so the
+    answer's ``token_type`` must be ``DPoP`` rather than ``Bearer``.
+    """
     status = reply.status
     payload = _json_object(reply.body)
     if status == 200:
         if reply.body is None:
             return _malformed(f"larger than {MAX_ANSWER_BYTES} bytes")
-        return _token_from(payload, options, started, after_refusal)
+        expected_type = "DPoP" if dpop_bound else "Bearer"
+        return _token_from(payload, options, started, after_refusal, expected_type)
     oauth_error, description = _oauth_error_of(payload, options)
     if oauth_error is not None:
         message = f"token endpoint refused the request: {oauth_error} (HTTP {status})"
@@ -164,7 +198,11 @@ def interpret(
 
 
 def _token_from(
-    payload: dict[str, Any] | None, options: RequestOptions, started: float, after_refusal: bool
+    payload: dict[str, Any] | None,
+    options: RequestOptions,
+    started: float,
+    after_refusal: bool,
+    expected_type: str,
 ) -> Token | Failure:
     if payload is None:
         return _malformed("not a JSON object")
@@ -172,8 +210,10 @@ def _token_from(
     if not isinstance(value, str) or not value.isascii() or not is_b64token(value.encode()):
         return _malformed("access_token is missing or not a bearer token")
     token_type = payload.get("token_type")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        return _malformed("token_type is not Bearer")
+    # RFC 6749 §5.1: the type is case-insensitive. A Bearer token where a DPoP-bound one was
+    # asked for would be sent unbound: refused, never used.
+    if not isinstance(token_type, str) or token_type.lower() != expected_type.lower():
+        return _malformed(f"token_type is not {expected_type}")
     lifetime = _seconds(payload.get("expires_in"))
     if lifetime is None or lifetime <= 0:
         return _malformed("expires_in is missing or not a positive number of seconds")

@@ -24,6 +24,7 @@ from fastapi_isp_jwt.dev_issuer.authority import (
     with_query,
 )
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
+from fastapi_isp_jwt.dev_issuer.proofs import TokenRequestProofs
 from fastapi_isp_jwt.minting import SigningKey, is_unicode_text
 
 __all__ = ["create_app"]
@@ -83,6 +84,7 @@ def create_app(
     """
     config = config or DevIssuerConfig()
     authority = DevAuthority(config, signing_key=signing_key, clock=clock)
+    proofs = TokenRequestProofs(config.issuer + "oauth/token", demand_nonce=config.dpop_nonce)
     app = FastAPI(
         title="fastapi-isp-jwt dev issuer",
         description="A local stand-in for the Auth0 tenant. For development only.",
@@ -95,7 +97,8 @@ def create_app(
         allow_origins=_registered_origins(config),
         allow_origin_regex=_LOOPBACK_ORIGIN,
         allow_methods=["GET", "POST"],
-        allow_headers=["Accept", "Authorization", "Content-Type", "X-Requested-With"],
+        allow_headers=["Accept", "Authorization", "Content-Type", "DPoP", "X-Requested-With"],
+        expose_headers=["DPoP-Nonce"],
         max_age=600,
     )
     logger.warning("dev issuer at %s: for development only", config.issuer)
@@ -125,6 +128,7 @@ def create_app(
                 "scopes_supported": [*OPENID_SCOPES, *config.scopes],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": [authority.signing_key.alg],
+                "dpop_signing_alg_values_supported": proofs.algorithms,
             }
         )
 
@@ -152,8 +156,14 @@ def create_app(
     async def token(request: Request) -> JSONResponse:
         body = await _read_body(request)
         params = _single_values(_parse_token_request(body, _media_type(request)))
-        answer = authority.exchange(params, _basic_credentials(request))
-        return JSONResponse(answer, headers=_NO_STORE)
+        # The proof first: without the nonce demanded, nothing else is worth checking.
+        jkt = proofs.thumbprint(request.headers.getlist("dpop"))
+        answer = authority.exchange(params, _basic_credentials(request), jkt=jkt)
+        headers = dict(_NO_STORE)
+        nonce = proofs.current_nonce()
+        if nonce is not None:
+            headers["DPoP-Nonce"] = nonce  # RFC 9449 §8.2: the one to use next time
+        return JSONResponse(answer, headers=headers)
 
     return app
 
@@ -268,6 +278,8 @@ def _refusal_response(request: Request, refusal: OAuthError) -> Response:
     headers = dict(_NO_STORE)
     if refusal.basic_challenge:
         headers["WWW-Authenticate"] = 'Basic realm="fastapi-isp-jwt dev issuer"'
+    if refusal.dpop_nonce is not None:
+        headers["DPoP-Nonce"] = refusal.dpop_nonce
     return JSONResponse(answer, status_code=refusal.status_code, headers=headers)
 
 

@@ -37,8 +37,9 @@ _UNUSED_SECRET = b"a secret compared when the client is unknown, so that timing 
 class OAuthError(ISPJWTError):
     """A refusal with an RFC 6749 ``error`` code and a fixed, human-readable description.
 
-    At the token endpoint it becomes a JSON body (§5.2). At the authorization endpoint it
-    is sent back to the client's ``redirect_uri`` (§4.1.2.1) when that URI is trusted,
+    At the token endpoint it becomes a JSON body (§5.2), with the nonce to use in a
+    ``DPoP-Nonce`` header when there is one (RFC 9449 §8). At the authorization endpoint
+    it is sent back to the client's ``redirect_uri`` (§4.1.2.1) when that URI is trusted,
     and shown on an error page otherwise (``redirect_uri`` is then ``None``).
     """
 
@@ -51,6 +52,7 @@ class OAuthError(ISPJWTError):
         redirect_uri: str | None = None,
         state: str | None = None,
         basic_challenge: bool = False,
+        dpop_nonce: str | None = None,
     ) -> None:
         super().__init__(description)
         self.error = error
@@ -59,6 +61,7 @@ class OAuthError(ISPJWTError):
         self.redirect_uri = redirect_uri
         self.state = state
         self.basic_challenge = basic_challenge
+        self.dpop_nonce = dpop_nonce
 
     def __repr__(self) -> str:
         return f"OAuthError({self.error!r}, {self.description!r})"
@@ -201,22 +204,29 @@ class DevAuthority:
     # -- the token endpoint -----------------------------------------------------------
 
     def exchange(
-        self, params: Mapping[str, str], basic: tuple[str, str] | None = None
+        self,
+        params: Mapping[str, str],
+        basic: tuple[str, str] | None = None,
+        *,
+        jkt: str | None = None,
     ) -> dict[str, Any]:
-        """Answer a token request (``params`` from the body, ``basic`` from the header)."""
+        """Answer a token request (``params`` from the body, ``basic`` from the header).
+
+        ``jkt``, the thumbprint of a checked DPoP proof's key, makes the token DPoP-bound.
+        """
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise OAuthError("invalid_request", "grant_type is required")
         if grant_type == "client_credentials":
-            return self._client_credentials(params, basic)
+            return self._client_credentials(params, basic, jkt)
         if grant_type == "authorization_code":
-            return self._authorization_code(params, basic)
+            return self._authorization_code(params, basic, jkt)
         raise OAuthError(
             "unsupported_grant_type", "grant_type must be client_credentials or authorization_code"
         )
 
     def _client_credentials(
-        self, params: Mapping[str, str], basic: tuple[str, str] | None
+        self, params: Mapping[str, str], basic: tuple[str, str] | None, jkt: str | None
     ) -> dict[str, Any]:
         client, authenticated = self._authenticate(params, basic)
         if client.client_secret is None:
@@ -229,10 +239,10 @@ class DevAuthority:
         if not_granted:
             raise OAuthError("invalid_scope", "the client was not granted every requested scope")
         scope = requested or client.scopes
-        return self._token_response(audience, client, None, scope, permissions=scope)
+        return self._token_response(audience, client, None, scope, permissions=scope, jkt=jkt)
 
     def _authorization_code(
-        self, params: Mapping[str, str], basic: tuple[str, str] | None
+        self, params: Mapping[str, str], basic: tuple[str, str] | None, jkt: str | None
     ) -> dict[str, Any]:
         # A sent secret must be right; none at all is accepted, PKCE binding the code to
         # whoever started the login (so browser tools such as Swagger UI need no secret).
@@ -256,7 +266,7 @@ class DevAuthority:
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
         audiences = [grant.audience, self.config.issuer + "userinfo"]
         return self._token_response(
-            audiences, client, grant.subject, grant.scope, permissions=grant.permissions
+            audiences, client, grant.subject, grant.scope, permissions=grant.permissions, jkt=jkt
         )
 
     def _authenticate(
@@ -310,6 +320,7 @@ class DevAuthority:
         scope: tuple[str, ...],
         *,
         permissions: tuple[str, ...],
+        jkt: str | None,
     ) -> dict[str, Any]:
         claims = tenant_claims(
             self.config.issuer,
@@ -320,9 +331,11 @@ class DevAuthority:
             permissions=permissions,
             expires_in=self.config.token_lifetime,
         )
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1, as the tenant binds a DPoP token
         return {
             "access_token": sign_token(claims, self.signing_key),
-            "token_type": "Bearer",
+            "token_type": "Bearer" if jkt is None else "DPoP",
             "expires_in": self.config.token_lifetime,
             "scope": " ".join(scope),
         }

@@ -144,7 +144,8 @@ class DevIssuerConfig:
     every organization URI of the platform. They are read exactly as ``JWTAuth`` reads its
     ``audience``, so the dev issuer issues tokens for what a service can accept and nothing
     else. ``key_file`` keeps the signing key across restarts (``None``: a fresh key in
-    memory).
+    memory). ``dpop_nonce`` makes the token endpoint demand a server nonce in DPoP proofs
+    (RFC 9449 §8).
     """
 
     port: int = DEFAULT_PORT
@@ -156,6 +157,7 @@ class DevIssuerConfig:
     token_lifetime: int = 3600
     code_lifetime: int = 60
     key_file: Path | None = None
+    dpop_nonce: bool = False
     _audience_policy: AudiencePolicy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -167,6 +169,8 @@ class DevIssuerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds")
+        if not isinstance(self.dpop_nonce, bool):
+            raise ConfigurationError("dpop_nonce must be true or false")
         if self.code_lifetime > 600:
             raise ConfigurationError("code_lifetime must be at most 600 s (RFC 6749 §4.1.2)")
         object.__setattr__(self, "clients", tuple(self.clients))
@@ -287,7 +291,16 @@ def _entries(kind: str, value: object, allowed: set[str]) -> list[dict[str, Any]
     return value
 
 
-_TOP_KEYS = {"port", "clients", "users", "audiences", "token_lifetime", "code_lifetime", "key_file"}
+_TOP_KEYS = {
+    "port",
+    "clients",
+    "users",
+    "audiences",
+    "token_lifetime",
+    "code_lifetime",
+    "key_file",
+    "dpop_nonce",
+}
 
 
 def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -> DevIssuerConfig:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from fastapi_isp_jwt import JWTAuth
-from fastapi_isp_jwt.testing import ServedIssuer, TestIssuer
+from fastapi_isp_jwt.testing import DPoPKey, ServedIssuer, TestIssuer
 
 
 @pytest.fixture
@@ -31,3 +31,9 @@ def isp_served_issuer(isp_issuer: TestIssuer) -> Iterator[ServedIssuer]:
     """``isp_issuer``'s JWKS served over real HTTP on 127.0.0.1 for the test's duration."""
     with isp_issuer.serve() as served:
         yield served
+
+
+@pytest.fixture
+def isp_dpop_key() -> DPoPKey:
+    """A fresh client DPoP key (ES256): bind tokens to it, send requests with its proofs."""
+    return DPoPKey()

@@ -6,7 +6,7 @@ not a mocked transport. It serves
 - ``/.well-known/jwks.json``: whatever key set `serve` was given (a swap is a key rotation);
 - ``/.well-known/openid-configuration``: metadata naming `url` (or `discovery_issuer`);
 - ``/oauth/token`` and ``/me``: a Client Credentials endpoint and a resource accepting
-  its tokens (see `TokenEndpoint`).
+  its tokens, Bearer or DPoP-bound (see `TokenEndpoint`).
 
 Any path can be made to misbehave with `inject` (``fault`` is the JWKS path's fault), and
 `requests` counts every request by path. The HTTP serving loop is the testing kit's
@@ -201,11 +201,18 @@ class IssuerServer(TokenEndpoint):
 
     def _answer(self, exchange: Exchange, body: bytes) -> Reply:
         """The normal answer; a body of None stands for the path's own document."""
+        proofs = exchange.headers.get_all("DPoP") or []
         if exchange.path == TOKEN_PATH and exchange.method == "POST":
             content_type = exchange.headers.get("Content-Type", "").split(";")[0].strip()
-            return self.token_answer(body, content_type)
+            return self.token_answer(body, content_type, proofs, self.token_url)
         if exchange.path == RESOURCE_PATH:
-            return self.resource_answer(exchange.headers.get("Authorization"), body)
+            return self.resource_answer(
+                exchange.headers.get("Authorization"),
+                body,
+                proofs=proofs,
+                method=exchange.method,
+                url=self.base_url + exchange.path,
+            )
         return OK
 
     def _document(self, exchange: Exchange) -> bytes | None:
