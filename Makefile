@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 PORT ?= 8000
 ISSUER_PORT ?= 8765
 
-.PHONY: help venv chromium lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
+.PHONY: help venv components chromium lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
 
 help:
 	@echo "make demo   run the example API against a local issuer (no Auth0 tenant needed);"
@@ -35,18 +35,26 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
-# The browser test drives a system chromium (Playwright's own browser download is not used).
-# Installed only where that needs no password: as root with apt-get. Anywhere else the test
-# is skipped with one line saying how to get it (and fails under CI=true).
-chromium:
-	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
-		|| [ -n "$$CHROMIUM" ]; then :; \
+# Real programs the suite starts: a browser (Debian's chromium, never Playwright's download)
+# and a Redis server (shared DPoP replay stores). Installed only where that needs no password:
+# as root with apt-get. Anywhere else their tests are skipped with one line saying how to get
+# them (and fail under CI=true). Each entry is command:package.
+COMPONENTS := chromium:chromium redis-server:redis-server
+components:
+	@missing=""; for entry in $(COMPONENTS); do \
+		command -v "$${entry%%:*}" >/dev/null 2>&1 || missing="$$missing $${entry##*:}"; \
+	done; \
+	if [ -n "$$CHROMIUM" ]; then missing=$$(echo "$$missing" | sed 's/ chromium//'); fi; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "chromium: apt-get could not install it; the browser test is skipped"; \
+		{ apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "components: apt-get could not install$$missing; their tests are skipped"; \
 	else \
-		echo "chromium: not installed; the browser test is skipped (a failure under CI=true)"; \
+		echo "components: not installed:$$missing; their tests are skipped (a failure under CI=true)"; \
 	fi
+
+# The former name of the step above.
+chromium: components
 
 lint: venv
 	$(BIN)/ruff check .
@@ -55,7 +63,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-unit: venv chromium
+unit: venv components
 	$(BIN)/pytest
 
 # The site must work offline: no page may load a stylesheet or script from elsewhere.
