@@ -6,6 +6,7 @@ so that the table in the documentation is what the tests check.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -22,7 +23,15 @@ from fastapi_isp_jwt.minting import SigningKey, tenant_claims
 from tests.support.issuer_server import IssuerServer
 from tests.support.producers import Minted, Variant
 
-__all__ = ["ACME", "dev_issuer_token", "interop_claims", "signing_key_for", "verified_by_jwtauth"]
+__all__ = [
+    "ACME",
+    "SUBJECT",
+    "dev_issuer_token",
+    "dev_issuer_tokens",
+    "interop_claims",
+    "signing_key_for",
+    "verified_by_jwtauth",
+]
 
 ACME = DEFAULT_AUDIENCE
 SUBJECT = "auth0|interop"
@@ -70,3 +79,8 @@ def dev_issuer_token(variant: Variant) -> tuple[Minted, str]:
         answer.raise_for_status()
         jwks = http.get("/.well-known/jwks.json").json()
     return Minted(answer.json()["access_token"], jwks), config.issuer
+
+
+def dev_issuer_tokens(variants: Iterable[Variant]) -> dict[Variant, tuple[Minted, str]]:
+    """`dev_issuer_token` for each of ``variants``, each from a dev issuer of its own."""
+    return {variant: dev_issuer_token(variant) for variant in variants}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import secrets
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "Producer",
     "Variant",
     "short_coordinates",
+    "variant_params",
 ]
 
 
@@ -63,6 +64,13 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("Ed448", "Ed448"),
 )
 """Every algorithm this library verifies, EdDSA once per curve."""
+
+
+def variant_params(variants: Iterable[Variant]) -> list[Any]:
+    """``variants`` as pytest parameters, each named by its label."""
+    import pytest
+
+    return [pytest.param(variant, id=variant.label) for variant in variants]
 
 
 @dataclass(frozen=True)
