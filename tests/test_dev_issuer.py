@@ -40,6 +40,7 @@ from fastapi_isp_jwt.dev_issuer import (
     s256_challenge,
 )
 from fastapi_isp_jwt.dev_issuer.config import one_client_and_user
+from fastapi_isp_jwt.dev_issuer.discovery import authorization_server_metadata
 from fastapi_isp_jwt.dev_issuer.server import banner
 from fastapi_isp_jwt.grammar import is_loopback_host
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer
@@ -220,6 +221,16 @@ def test_metadata_advertises_the_api_scopes_clients_and_users_may_be_granted(
     meta = http.get("/.well-known/oauth-authorization-server").json()
 
     assert meta["scopes_supported"] == list(DEFAULT_CLIENT_SCOPES)
+
+
+def test_metadata_names_dpop_proof_algorithms_only_when_given() -> None:
+    config = DevIssuerConfig()
+
+    plain = authorization_server_metadata(config)
+    with_dpop = authorization_server_metadata(config, dpop_signing_algs=["ES256", "Ed25519"])
+
+    assert "dpop_signing_alg_values_supported" not in plain
+    assert with_dpop["dpop_signing_alg_values_supported"] == ["ES256", "Ed25519"]
 
 
 def test_jwks_key_says_its_purpose_with_use_and_not_key_ops_as_well(http: httpx.Client) -> None:

@@ -14,6 +14,7 @@ The one document is served at both well-known names: ``oauth-authorization-serve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
@@ -32,10 +33,16 @@ OPENID_CONFIGURATION = "openid-configuration"
 JWKS_PATH = ".well-known/jwks.json"
 
 
-def authorization_server_metadata(config: DevIssuerConfig) -> dict[str, Any]:
-    """The metadata document: endpoints, and exactly the features the dev issuer has."""
+def authorization_server_metadata(
+    config: DevIssuerConfig, *, dpop_signing_algs: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The metadata document: endpoints, and exactly the features the dev issuer has.
+
+    ``dpop_signing_algs``, when the token endpoint checks DPoP proofs, are the proof
+    algorithms it accepts (RFC 9449 §5.1).
+    """
     issuer = config.issuer
-    return {
+    metadata: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": issuer + "authorize",
         "token_endpoint": issuer + "oauth/token",
@@ -51,6 +58,9 @@ def authorization_server_metadata(config: DevIssuerConfig) -> dict[str, Any]:
         ],
         "code_challenge_methods_supported": ["S256"],
     }
+    if dpop_signing_algs:
+        metadata["dpop_signing_alg_values_supported"] = list(dpop_signing_algs)
+    return metadata
 
 
 def metadata_url(config: DevIssuerConfig) -> str:
