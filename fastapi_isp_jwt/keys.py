@@ -11,10 +11,11 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from fastapi_isp_jwt import base64url
-from fastapi_isp_jwt.algorithms import PublicKey
+from fastapi_isp_jwt.algorithms import EDDSA, PublicKey
 from fastapi_isp_jwt.errors import KeySetError
 
 __all__ = ["KeySet", "PublicKey", "VerificationKey", "load_jwk", "load_jwks"]
@@ -32,14 +33,19 @@ _EC_CURVES: dict[str, tuple[ec.EllipticCurve, int]] = {
     "P-384": (ec.SECP384R1(), 48),
     "P-521": (ec.SECP521R1(), 66),
 }
-_ED25519_SIZE = 32
+# OKP curve name -> how its public key is read, and its size in bytes (RFC 8037 §2).
+_OKP_CURVES: dict[str, tuple[type[ed25519.Ed25519PublicKey] | type[ed448.Ed448PublicKey], int]] = {
+    "Ed25519": (ed25519.Ed25519PublicKey, 32),
+    "Ed448": (ed448.Ed448PublicKey, 57),
+}
 
 # Which JWK "alg" values each kind of key may declare. Anything else (HS256, "none", an EC
 # algorithm on an RSA key...) is a key whose purpose we cannot honour, so it is skipped.
 _ALGS_FOR_KTY: dict[str, frozenset[str]] = {
     "RSA": frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
     "EC": frozenset({"ES256", "ES384", "ES512"}),
-    "OKP": frozenset({"EdDSA"}),
+    # Either spelling of EdDSA (RFC 8037, RFC 9864); the curve must agree with the second.
+    "OKP": frozenset({EDDSA, "Ed25519", "Ed448"}),
 }
 _ALG_FOR_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 
@@ -126,7 +132,7 @@ def load_jwk(jwk: object) -> VerificationKey:
         public_key = _ec_key(jwk, crv, alg)
     else:
         crv = _optional_str(jwk, "crv")
-        public_key = _okp_key(jwk, crv)
+        public_key = _okp_key(jwk, crv, alg)
     return VerificationKey(kid=kid, kty=kty, alg=alg, crv=crv, public_key=public_key)
 
 
@@ -232,10 +238,19 @@ def _ec_coordinate(jwk: Mapping[str, object], name: str, size: int) -> bytes:
     return raw.rjust(size, b"\x00")
 
 
-def _okp_key(jwk: Mapping[str, object], crv: str | None) -> ed25519.Ed25519PublicKey:
-    if crv != "Ed25519":
+def _okp_key(
+    jwk: Mapping[str, object], crv: str | None, alg: str | None
+) -> ed25519.Ed25519PublicKey | ed448.Ed448PublicKey:
+    if crv not in _OKP_CURVES:
         raise KeySetError("unsupported OKP curve")
-    return ed25519.Ed25519PublicKey.from_public_bytes(_b64_member(jwk, "x", _ED25519_SIZE))
+    if alg is not None and alg not in (EDDSA, crv):
+        raise KeySetError('the JWK "alg" does not fit its curve')
+    kind, size = _OKP_CURVES[crv]
+    try:
+        return kind.from_public_bytes(_b64_member(jwk, "x", size))
+    except UnsupportedAlgorithm:
+        # An OpenSSL built without Ed448 (cryptography's own wheels have it).
+        raise KeySetError("unsupported OKP curve") from None
 
 
 def _optional_str(jwk: Mapping[str, object], name: str) -> str | None:

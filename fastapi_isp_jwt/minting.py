@@ -13,10 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt import get_algorithm_by_name
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from jwt import PyJWS
 from jwt.algorithms import Algorithm, ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from fastapi_isp_jwt import base64url
@@ -50,7 +49,25 @@ _JWK_WRITERS: dict[str, type[Algorithm]] = {
 # The members of a public JWK that say which key it is (RFC 7638 §3.2, all key types).
 _JWK_PUBLIC_MEMBERS = ("kty", "crv", "n", "e", "x", "y")
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+# By the JWK curve name each OKP algorithm of ALGORITHMS may use.
+_OKP_CURVES: dict[str, type[ed25519.Ed25519PrivateKey] | type[ed448.Ed448PrivateKey]] = {
+    "Ed25519": ed25519.Ed25519PrivateKey,
+    "Ed448": ed448.Ed448PrivateKey,
+}
+
+# PyJWT knows EdDSA only. The RFC 9864 names sign exactly as it does (the key's curve
+# decides), so they are taught to a private PyJWS rather than to PyJWT's global one,
+# which the application may be using for tokens of its own.
+_JWS = PyJWS()
+for _name in ("Ed25519", "Ed448"):
+    _JWS.register_algorithm(_name, OKPAlgorithm())
+
+PrivateKey = (
+    rsa.RSAPrivateKey
+    | ec.EllipticCurvePrivateKey
+    | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey
+)
 
 
 class NotUnicodeError(ValueError):
@@ -88,14 +105,15 @@ class SigningKey:
     @classmethod
     def generate(cls, alg: str = "RS256", kid: str | None = None) -> SigningKey:
         """A new private key for ``alg``, one of ``fastapi_isp_jwt.ALGORITHMS``."""
-        kty, crv = _key_type(alg)
+        kty, curves = _key_type(alg)
         private_key: PrivateKey
         if kty == "RSA":
             private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         elif kty == "EC":
-            private_key = ec.generate_private_key(_EC_CURVES[str(crv)])
+            private_key = ec.generate_private_key(_EC_CURVES[curves[0]])
         else:
-            private_key = ed25519.Ed25519PrivateKey.generate()
+            # EdDSA on its own gets Ed25519, the first of its curves.
+            private_key = _OKP_CURVES[curves[0]].generate()
         return cls(kid=kid or secrets.token_hex(8), alg=alg, private_key=private_key)
 
     @classmethod
@@ -115,31 +133,35 @@ class SigningKey:
         )
 
     def public_jwk(self) -> dict[str, Any]:
-        """The public half as a JWK, the way an Auth0 tenant publishes it."""
+        """The public half as a JWK, the way an Auth0 tenant publishes it.
+
+        It says what the key is for with ``use`` only: PyJWT's writers add ``key_ops``
+        too, which RFC 7517 §4.3 asks not to combine with ``use``.
+        """
         writer = _JWK_WRITERS[_key_type(self.alg)[0]]
-        jwk = dict(writer.to_jwk(self.private_key.public_key(), as_dict=True))
-        jwk.update(kid=self.kid, alg=self.alg, use="sig")
-        return jwk
+        written = writer.to_jwk(self.private_key.public_key(), as_dict=True)
+        members = {name: written[name] for name in _JWK_PUBLIC_MEMBERS if name in written}
+        return {"kid": self.kid, "alg": self.alg, "use": "sig", **members}
 
 
-def _key_type(alg: object) -> tuple[str, str | None]:
-    """The ``kty`` and ``crv`` a key for ``alg`` has; only ALGORITHMS are known."""
+def _key_type(alg: object) -> tuple[str, tuple[str, ...]]:
+    """The ``kty`` and the curves a key for ``alg`` has; only ALGORITHMS are known."""
     algorithm = ALGORITHMS.get(alg) if isinstance(alg, str) else None
     if algorithm is None:
         raise ValueError(f"unknown algorithm {alg!r}: use one of {', '.join(ALGORITHMS)}")
-    return algorithm.kty, algorithm.crv
+    return algorithm.kty, algorithm.curves
 
 
 def _fits(private_key: object, alg: str) -> bool:
-    kty, crv = _key_type(alg)
+    kty, curves = _key_type(alg)
     if kty == "RSA":
         return isinstance(private_key, rsa.RSAPrivateKey)
     if kty == "EC":
         return (
             isinstance(private_key, ec.EllipticCurvePrivateKey)
-            and private_key.curve.name == _EC_CURVES[str(crv)].name
+            and private_key.curve.name == _EC_CURVES[curves[0]].name
         )
-    return isinstance(private_key, ed25519.Ed25519PrivateKey)  # OKP: Ed25519 is the one curve
+    return any(isinstance(private_key, _OKP_CURVES[crv]) for crv in curves)
 
 
 def jwks_of(keys: Iterable[SigningKey]) -> dict[str, Any]:
@@ -202,7 +224,8 @@ def sign_token(
     _check_unicode("header parameter", full_header)
     _check_unicode("claim", claims)
     algorithm = full_header.pop("alg", key.alg)
-    return jwt.encode(dict(claims), key.private_key, algorithm=algorithm, headers=full_header)
+    payload = json.dumps(dict(claims), separators=(",", ":")).encode("utf-8")
+    return _JWS.encode(payload, key.private_key, algorithm=algorithm, headers=full_header)
 
 
 def dpop_proof(
@@ -251,7 +274,7 @@ def dpop_proof(
     _check_unicode("claim", full_claims)
     # Assembled here rather than by PyJWT, which would put back an omitted "alg" or "typ".
     signing_input = f"{_json_segment(full_header)}.{_json_segment(full_claims)}"
-    signature = get_algorithm_by_name(key.alg).sign(signing_input.encode(), key.private_key)
+    signature = _JWS.get_algorithm_by_name(key.alg).sign(signing_input.encode(), key.private_key)
     return f"{signing_input}.{base64url.encode(signature)}"
 
 

@@ -26,6 +26,7 @@ from fastapi_isp_jwt import ConfigurationError, InvalidTokenError, JWTAuth
 from fastapi_isp_jwt.dev_issuer import (
     DEFAULT_AUDIENCE,
     DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SCOPES,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
@@ -39,6 +40,7 @@ from fastapi_isp_jwt.dev_issuer import (
     s256_challenge,
 )
 from fastapi_isp_jwt.dev_issuer.config import one_client_and_user
+from fastapi_isp_jwt.dev_issuer.discovery import authorization_server_metadata
 from fastapi_isp_jwt.dev_issuer.server import banner
 from fastapi_isp_jwt.grammar import is_loopback_host
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer
@@ -184,6 +186,59 @@ def test_discovery_offers_only_s256_pkce_and_the_two_supported_grants(
 
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert sorted(meta["grant_types_supported"]) == ["authorization_code", "client_credentials"]
+
+
+def test_authorization_server_metadata_is_served_at_the_rfc_8414_path(
+    http: httpx.Client, dev_issuer: RunningDevIssuer
+) -> None:
+    response = http.get(dev_issuer.metadata_url)
+
+    assert dev_issuer.metadata_url == dev_issuer.issuer + ".well-known/oauth-authorization-server"
+    assert response.status_code == 200
+    assert response.json()["issuer"] == dev_issuer.issuer
+
+
+def test_the_openid_configuration_path_serves_the_same_metadata(
+    http: httpx.Client, dev_issuer: RunningDevIssuer
+) -> None:
+    rfc_8414 = http.get(dev_issuer.metadata_url).json()
+
+    assert http.get("/.well-known/openid-configuration").json() == rfc_8414
+
+
+def test_metadata_promises_no_id_token(http: httpx.Client) -> None:
+    meta = http.get("/.well-known/oauth-authorization-server").json()
+
+    assert "id_token_signing_alg_values_supported" not in meta
+    assert "subject_types_supported" not in meta
+    assert not {"openid", "profile", "email"} & set(meta["scopes_supported"])
+    assert meta["response_types_supported"] == ["code"]
+
+
+def test_metadata_advertises_the_api_scopes_clients_and_users_may_be_granted(
+    http: httpx.Client,
+) -> None:
+    meta = http.get("/.well-known/oauth-authorization-server").json()
+
+    assert meta["scopes_supported"] == list(DEFAULT_CLIENT_SCOPES)
+
+
+def test_metadata_names_dpop_proof_algorithms_only_when_given() -> None:
+    config = DevIssuerConfig()
+
+    plain = authorization_server_metadata(config)
+    with_dpop = authorization_server_metadata(config, dpop_signing_algs=["ES256", "Ed25519"])
+
+    assert "dpop_signing_alg_values_supported" not in plain
+    assert with_dpop["dpop_signing_alg_values_supported"] == ["ES256", "Ed25519"]
+
+
+def test_jwks_key_says_its_purpose_with_use_and_not_key_ops_as_well(http: httpx.Client) -> None:
+    # RFC 7517 §4.3: "use" and "key_ops" should not be used together.
+    (key,) = http.get("/.well-known/jwks.json").json()["keys"]
+
+    assert key["use"] == "sig"
+    assert "key_ops" not in key
 
 
 def test_jwks_publishes_only_the_public_half_of_the_signing_key(http: httpx.Client) -> None:

@@ -287,6 +287,19 @@ def test_a_proof_whose_alg_does_not_fit_its_key_is_refused() -> None:
     assert refused(proof(header={"alg": "ES384"})) is Reason.DPOP_PROOF_KEY_MISMATCH
 
 
+@pytest.mark.parametrize(("crv", "alg"), [("Ed448", "Ed25519"), ("Ed25519", "Ed448")])
+def test_a_proof_naming_the_other_eddsa_curve_is_refused(crv: str, alg: str) -> None:
+    assert refused(proof(key=key(crv), header={"alg": alg})) is Reason.DPOP_PROOF_KEY_MISMATCH
+
+
+@pytest.mark.parametrize(("crv", "alg"), [("Ed25519", "EdDSA"), ("Ed448", "EdDSA")])
+def test_a_proof_may_name_eddsa_for_a_key_of_either_curve(crv: str, alg: str) -> None:
+    signer = key(crv)
+    assert verify(proof(key=signer, header={"alg": alg})).thumbprint == jwk_thumbprint(
+        signer.public_jwk()
+    )
+
+
 def test_a_proof_whose_jwk_declares_another_alg_is_refused() -> None:
     jwk = {**KEY.public_jwk(), "alg": "ES384"}
     jwk.pop("kid")

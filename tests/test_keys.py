@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x25519
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from fastapi_isp_jwt import base64url
@@ -93,6 +93,31 @@ def test_ed25519_jwk_loads_as_an_okp_key() -> None:
 
     assert (key.kty, key.alg, key.crv) == ("OKP", "EdDSA", "Ed25519")
     assert isinstance(key.public_key, ed25519.Ed25519PublicKey)
+
+
+def test_ed448_jwk_loads_as_an_okp_key() -> None:
+    key = load_jwk(SigningKey.generate("Ed448").public_jwk())
+
+    assert (key.kty, key.alg, key.crv) == ("OKP", "Ed448", "Ed448")
+    assert isinstance(key.public_key, ed448.Ed448PublicKey)
+
+
+@pytest.mark.parametrize(
+    ("alg", "crv"), [("EdDSA", "Ed25519"), ("Ed25519", "Ed25519"), ("EdDSA", "Ed448")]
+)
+def test_okp_key_may_name_either_spelling_of_its_curves_algorithm(alg: str, crv: str) -> None:
+    jwk = SigningKey.generate(crv).public_jwk()
+    jwk["alg"] = alg
+
+    assert load_jwk(jwk).alg == alg
+
+
+def test_ed448_jwk_of_the_wrong_length_is_refused() -> None:
+    jwk = SigningKey.generate("Ed448").public_jwk()
+    jwk["x"] = SigningKey.generate("Ed25519").public_jwk()["x"]
+
+    with pytest.raises(KeySetError, match="wrong length"):
+        load_jwk(jwk)
 
 
 def test_jwk_without_alg_use_or_kid_still_loads(rsa_jwk: dict[str, Any]) -> None:
@@ -228,11 +253,21 @@ def test_rsa_key_declaring_an_algorithm_it_cannot_serve_is_refused(
         load_jwk(rsa_jwk)
 
 
-def test_okp_key_declaring_an_algorithm_we_cannot_verify_with_is_refused() -> None:
+@pytest.mark.parametrize("alg", ["ES256", "RS256", "Ed25519ph", "HS256"])
+def test_okp_key_declaring_an_algorithm_of_another_kind_is_refused(alg: str) -> None:
     jwk = SigningKey.generate("EdDSA").public_jwk()
-    jwk["alg"] = "Ed25519"  # a fully specified name this library does not verify
+    jwk["alg"] = alg
 
     with pytest.raises(KeySetError, match='"alg" does not fit its key type'):
+        load_jwk(jwk)
+
+
+@pytest.mark.parametrize(("alg", "crv"), [("Ed448", "Ed25519"), ("Ed25519", "Ed448")])
+def test_okp_key_declaring_the_other_curves_algorithm_is_refused(alg: str, crv: str) -> None:
+    jwk = SigningKey.generate(crv).public_jwk()
+    jwk["alg"] = alg
+
+    with pytest.raises(KeySetError, match="does not fit its curve"):
         load_jwk(jwk)
 
 

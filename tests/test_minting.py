@@ -7,7 +7,7 @@ from typing import Any
 import jwt
 import pytest
 
-from fastapi_isp_jwt import ALGORITHMS
+from fastapi_isp_jwt import ALGORITHMS, base64url
 from fastapi_isp_jwt.minting import (
     NotUnicodeError,
     SigningKey,
@@ -55,9 +55,49 @@ def test_a_published_key_holds_no_private_part(key: SigningKey) -> None:
     assert "d" not in key.public_jwk()
 
 
-def test_a_kid_that_is_not_unicode_text_is_refused(key: SigningKey) -> None:
-    with pytest.raises(ValueError, match="kid"):
-        SigningKey("kid" + LONE_SURROGATE, key.alg, key.private_key)
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
+def test_a_published_key_says_its_purpose_with_use_alone(alg: str) -> None:
+    # RFC 7517 §4.3: "use" and "key_ops" should not be combined.
+    jwk = SigningKey.generate(alg).public_jwk()
+
+    assert "key_ops" not in jwk
+
+
+@pytest.mark.parametrize(
+    ("alg", "crv"), [("EdDSA", "Ed25519"), ("Ed25519", "Ed25519"), ("Ed448", "Ed448")]
+)
+def test_a_key_generated_for_an_eddsa_name_has_that_names_curve(alg: str, crv: str) -> None:
+    assert SigningKey.generate(alg).public_jwk()["crv"] == crv
+
+
+def test_an_ed448_key_may_be_published_under_the_eddsa_spelling() -> None:
+    ed448_key = SigningKey.generate("Ed448")
+
+    key = SigningKey(kid="ed448", alg="EdDSA", private_key=ed448_key.private_key)
+
+    assert key.public_jwk()["crv"] == "Ed448"
+
+
+def test_an_ed448_key_does_not_fit_ed25519() -> None:
+    ed448_key = SigningKey.generate("Ed448")
+
+    with pytest.raises(ValueError, match="does not fit"):
+        SigningKey(kid="ed448", alg="Ed25519", private_key=ed448_key.private_key)
+
+
+@pytest.mark.parametrize("alg", ["Ed25519", "Ed448"])
+def test_a_fully_specified_eddsa_name_signs_under_that_name(alg: str) -> None:
+    signing = SigningKey.generate(alg)
+
+    token = sign_token({"sub": "x"}, signing)
+
+    header, payload, signature = token.split(".")
+    assert header_of(token)["alg"] == alg
+    assert ALGORITHMS[alg].verify(
+        signing.private_key.public_key(),
+        f"{header}.{payload}".encode(),
+        base64url.decode(signature),
+    )
 
 
 def test_jwks_of_publishes_the_keys_in_their_order(key: SigningKey) -> None:

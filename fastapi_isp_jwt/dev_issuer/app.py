@@ -1,4 +1,4 @@
-"""The dev issuer as a FastAPI app: discovery, JWKS, the login page and the token endpoint."""
+"""The dev issuer as a FastAPI app: metadata, JWKS, the login page and the token endpoint."""
 
 from __future__ import annotations
 
@@ -17,13 +17,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.middleware.cors import CORSMiddleware
 
 from fastapi_isp_jwt.dev_issuer.authority import (
-    OPENID_SCOPES,
     AuthorizationRequest,
     DevAuthority,
     OAuthError,
     with_query,
 )
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
+from fastapi_isp_jwt.dev_issuer.discovery import (
+    AUTHORIZATION_SERVER_METADATA,
+    JWKS_PATH,
+    OPENID_CONFIGURATION,
+    authorization_server_metadata,
+)
 from fastapi_isp_jwt.dev_issuer.proofs import TokenRequestProofs
 from fastapi_isp_jwt.minting import SigningKey, is_unicode_text
 
@@ -107,32 +112,14 @@ def create_app(
     async def answer_refusal(request: Request, refusal: OAuthError) -> Response:
         return _refusal_response(request, refusal)
 
-    @app.get("/.well-known/openid-configuration")
-    async def openid_configuration() -> JSONResponse:
-        issuer = config.issuer
-        return JSONResponse(
-            {
-                "issuer": issuer,
-                "authorization_endpoint": issuer + "authorize",
-                "token_endpoint": issuer + "oauth/token",
-                "jwks_uri": issuer + ".well-known/jwks.json",
-                "response_types_supported": ["code"],
-                "response_modes_supported": ["query"],
-                "grant_types_supported": ["authorization_code", "client_credentials"],
-                "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": [
-                    "client_secret_post",
-                    "client_secret_basic",
-                    "none",
-                ],
-                "scopes_supported": [*OPENID_SCOPES, *config.scopes],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": [authority.signing_key.alg],
-                "dpop_signing_alg_values_supported": proofs.algorithms,
-            }
-        )
+    metadata = authorization_server_metadata(config, dpop_signing_algs=proofs.algorithms)
 
-    @app.get("/.well-known/jwks.json")
+    @app.get("/.well-known/" + AUTHORIZATION_SERVER_METADATA)
+    @app.get("/.well-known/" + OPENID_CONFIGURATION)
+    async def discovery() -> JSONResponse:
+        return JSONResponse(metadata)
+
+    @app.get("/" + JWKS_PATH)
     async def jwks() -> JSONResponse:
         return JSONResponse(authority.jwks(), headers={"Cache-Control": "max-age=60"})
 

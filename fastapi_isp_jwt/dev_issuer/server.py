@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from fastapi_isp_jwt.dev_issuer.app import create_app
 from fastapi_isp_jwt.dev_issuer.config import DevIssuerConfig
+from fastapi_isp_jwt.dev_issuer.discovery import JWKS_PATH, metadata_url
 from fastapi_isp_jwt.dev_issuer.keyfile import load_or_create_key
 from fastapi_isp_jwt.errors import ConfigurationError
 from fastapi_isp_jwt.minting import SigningKey
@@ -72,7 +73,7 @@ def banner(config: DevIssuerConfig) -> str:
         "fastapi-isp-jwt dev issuer: FOR DEVELOPMENT ONLY. It signs tokens for anyone who\n"
         "knows its well-known credentials; never let a production service trust it.\n"
         f"  issuer    {config.issuer}\n"
-        f"  discovery {config.issuer}.well-known/openid-configuration\n"
+        f"  metadata  {metadata_url(config)}\n"
         f"  clients   {clients}\n"
         f"  users     {users}\n"
         f"  key file  {key}\n"
@@ -108,7 +109,12 @@ class RunningDevIssuer:
 
     @property
     def jwks_url(self) -> str:
-        return self.config.issuer + ".well-known/jwks.json"
+        return self.config.issuer + JWKS_PATH
+
+    @property
+    def metadata_url(self) -> str:
+        """The RFC 8414 authorization server metadata."""
+        return metadata_url(self.config)
 
 
 @contextmanager

@@ -17,11 +17,12 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from fastapi import Depends, FastAPI, Security
 
 from fastapi_isp_jwt import JWTAuth, Principal
+from fastapi_isp_jwt.minting import PrivateKey
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
 
@@ -31,8 +32,6 @@ _CHALLENGE = re.compile(
     r'Bearer realm="[^"]*", error="(?P<error>[a-z_]+)", error_description="(?P<description>[^"]*)"'
     r'(, scope="[^"]*")?'
 )
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 _HASHES: dict[str, hashes.HashAlgorithm] = {
     "256": hashes.SHA256(),
@@ -63,7 +62,7 @@ def compact(header: object, payload: object, signature: bytes) -> str:
 
 def signature_of(data: bytes, key: PrivateKey, alg: str) -> bytes:
     """The JWS signature of ``data`` under ``alg`` (ECDSA as fixed-size R || S)."""
-    if isinstance(key, ed25519.Ed25519PrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
         return key.sign(data)
     digest = _HASHES[alg[2:]]
     if isinstance(key, rsa.RSAPrivateKey):
