@@ -301,13 +301,19 @@ def unknown_key_refetch(issuer: str, kid: object) -> None:
     )
 
 
-def outage_started(issuer: str, error: str, age_seconds: float | None) -> None:
-    """The first of a run of failed downloads; ``age_seconds`` of the keys still held."""
-    consequence = (
-        "no key is known yet"
-        if age_seconds is None
-        else f"serving the key set fetched {age_seconds:.0f} s ago"
-    )
+def outage_started(
+    issuer: str, error: str, age_seconds: float | None, *, serving: bool = True
+) -> None:
+    """The first of a run of failed downloads; ``age_seconds`` of the keys still held.
+
+    ``serving`` is false when those keys are past ``max_stale`` and no longer used.
+    """
+    if age_seconds is None:
+        consequence = "no key is known yet"
+    elif serving:
+        consequence = f"serving the key set fetched {age_seconds:.0f} s ago"
+    else:
+        consequence = f"the key set fetched {age_seconds:.0f} s ago is too old to serve"
     _event(
         "outage_started",
         "JWKS %s: fetch failed (%s); %s",

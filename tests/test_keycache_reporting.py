@@ -396,6 +396,7 @@ async def test_keys_older_than_max_stale_are_given_up_as_an_error(
         await cache.get_key(kid)
 
     assert fields(the_event(log, "giving_up"), "age_seconds") == (MAX_STALE + 1,)
+    assert "is too old to serve" in the_event(log, "outage_started").getMessage()
 
 
 # -- skipped keys ---------------------------------------------------------------------------------

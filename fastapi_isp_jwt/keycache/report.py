@@ -104,7 +104,12 @@ class CacheReport:
         else:
             self._outage_started_at = now
             held = policy.snapshot
-            logs.outage_started(self.issuer, error, None if held is None else now - held.fetched_at)
+            if held is None:
+                logs.outage_started(self.issuer, error, None)
+            else:
+                age = now - held.fetched_at
+                serving = now < held.expires_at or age <= policy.max_stale
+                logs.outage_started(self.issuer, error, age, serving=serving)
         self.keys_in_use(policy, now)
 
     def _measure(self, result: DownloadResult, started: float) -> None:
