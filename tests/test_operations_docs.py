@@ -125,7 +125,10 @@ def test_every_label_a_query_filters_a_series_by_is_one_of_that_series() -> None
 
 
 def test_the_refusal_fields_table_lists_the_fields_each_refusal_record_has() -> None:
-    documented = [code_spans(row[0])[0] for row in table_rows(section(PAGE, "Refusals: `fastapi_isp_jwt.refusals`"))]
+    documented = [
+        code_spans(row[0])[0]
+        for row in table_rows(section(PAGE, "Refusals: `fastapi_isp_jwt.refusals`"))
+    ]
     fields = refusal_record_fields(Reason.EXPIRED, "i", "k", "c", "t.t.t")
     assert documented == list(fields)
 
