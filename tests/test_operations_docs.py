@@ -89,7 +89,7 @@ def test_each_question_has_a_promql_query(question: str) -> None:
 
 
 def label_values(query: str) -> list[tuple[str, str]]:
-    found = []
+    found: list[tuple[str, str]] = []
     for match in _MATCHER.finditer(query):
         values = match["value"].split("|") if "~" in match["op"] else [match["value"]]
         found.extend((match["label"], value) for value in values)
