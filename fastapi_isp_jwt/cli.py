@@ -41,6 +41,7 @@ from fastapi_isp_jwt.dev_issuer import (
     serve,
 )
 from fastapi_isp_jwt.dev_issuer.config import one_client_and_user
+from fastapi_isp_jwt.inspect_report import refusal_lines, skipped_key_lines
 from fastapi_isp_jwt.minting import NotUnicodeError, sign_token, tenant_claims
 
 __all__ = ["main"]
@@ -240,6 +241,7 @@ def _read_token(args: argparse.Namespace, stdin: TextIO) -> str:
 def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     token = _read_token(args, stdin)
     decoded = _decode(token)
+    header: dict[str, Any] = {}
     claims: dict[str, Any] | None = None
     if isinstance(decoded, str):
         out.write(f"Cannot decode: {decoded}\n")
@@ -263,13 +265,20 @@ def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         # An unavailable issuer is no verdict on the token: its keys could not be had.
         verdict = "cannot verify" if isinstance(error, IssuerUnavailableError) else "invalid"
         out.write(f"  {verdict}: {error.description}\n  reason: {error.reason.value}\n")
+        if claims is not None:
+            _write_lines(out, refusal_lines(verifier, header, claims, error.reason))
         outcome = EXIT_INVALID
     else:
         out.write(f"  valid: {_describe(principal)}\n")
         outcome = EXIT_OK
+    _write_lines(out, skipped_key_lines(verifier))
     for note in notes:
         out.write(f"  note: {note}\n")
     return outcome
+
+
+def _write_lines(out: TextIO, lines: list[str]) -> None:
+    out.writelines(line + "\n" for line in lines)
 
 
 def _indent(text: str) -> str:

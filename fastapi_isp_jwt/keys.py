@@ -7,7 +7,6 @@ it the documents it downloads.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -18,9 +17,7 @@ from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.algorithms import EDDSA, PublicKey
 from fastapi_isp_jwt.errors import KeySetError
 
-__all__ = ["KeySet", "PublicKey", "VerificationKey", "load_jwk", "load_jwks"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["KeySet", "PublicKey", "SkippedKey", "VerificationKey", "load_jwk", "load_jwks"]
 
 
 MIN_RSA_BITS = 2048
@@ -68,14 +65,31 @@ class VerificationKey:
     public_key: PublicKey = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedKey:
+    """A published JWK that did not become a key, and why.
+
+    ``kid`` is the JWK's own ``kid`` when it is text (``None`` otherwise), exactly as
+    published: whoever shows it must make it safe to show. ``reason`` is one of this
+    module's fixed sentences and never quotes the key.
+    """
+
+    kid: str | None
+    reason: str
+
+
 @dataclass(frozen=True)
 class KeySet:
-    """The usable keys of one JWKS document, looked up by ``kid``."""
+    """The usable keys of one JWKS document, looked up by ``kid``.
+
+    ``skipped`` lists the published JWKs that were left out, in document order.
+    """
 
     keys: tuple[VerificationKey, ...]
     # Canonical JWK text -> the key built from it, so the next download can reuse objects.
     _by_jwk: Mapping[str, VerificationKey] = field(default_factory=dict, repr=False, compare=False)
     _by_kid: dict[str, VerificationKey] = field(init=False, repr=False, compare=False)
+    skipped: tuple[SkippedKey, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         by_kid: dict[str, VerificationKey] = {}
@@ -140,9 +154,10 @@ def load_jwks(document: object, previous: KeySet | None = None) -> KeySet:
     """Load every usable key of a JWKS document.
 
     Raises `KeySetError` when ``document`` is not a JWKS at all. Unusable keys are
-    skipped one by one (logged at DEBUG with their ``kid`` and the reason), so one bad key
-    never spoils the set. A JWK identical to one in ``previous`` yields the very same
-    `VerificationKey` object, without parsing it again.
+    skipped one by one, so one bad key never spoils the set, and listed in the set's
+    ``skipped`` with their ``kid`` and the reason (the key cache logs them). A JWK
+    identical to one in ``previous`` yields the very same `VerificationKey` object,
+    without parsing it again.
     """
     if not isinstance(document, dict):
         raise KeySetError("the JWKS document is not a JSON object")
@@ -154,6 +169,7 @@ def load_jwks(document: object, previous: KeySet | None = None) -> KeySet:
     keys: list[VerificationKey] = []
     by_jwk: dict[str, VerificationKey] = {}
     seen_kids: set[str] = set()
+    skipped: list[SkippedKey] = []
     for entry in entries:
         canonical = _canonical(entry)
         key = None if canonical is None else by_jwk.get(canonical) or known.get(canonical)
@@ -161,11 +177,11 @@ def load_jwks(document: object, previous: KeySet | None = None) -> KeySet:
             try:
                 key = load_jwk(entry)
             except KeySetError as exc:
-                logger.debug("skipping JWK %s: %s", _kid_label(entry), exc)
+                skipped.append(SkippedKey(_kid_of(entry), str(exc)))
                 continue
         if key.kid is not None:
             if key.kid in seen_kids:
-                logger.debug("skipping JWK %s: another key has the same kid", _kid_label(entry))
+                skipped.append(SkippedKey(key.kid, "another key has the same kid"))
                 continue
             seen_kids.add(key.kid)
         elif key in keys:
@@ -173,7 +189,7 @@ def load_jwks(document: object, previous: KeySet | None = None) -> KeySet:
         keys.append(key)
         if canonical is not None:
             by_jwk[canonical] = key
-    return KeySet(tuple(keys), by_jwk)
+    return KeySet(tuple(keys), by_jwk, tuple(skipped))
 
 
 def _canonical(entry: object) -> str | None:
@@ -273,6 +289,6 @@ def _b64_member(jwk: Mapping[str, object], name: str, size: int | None = None) -
     return raw
 
 
-def _kid_label(entry: object) -> str:
+def _kid_of(entry: object) -> str | None:
     kid = entry.get("kid") if isinstance(entry, dict) else None
-    return repr(kid[:64]) if isinstance(kid, str) else "(no kid)"
+    return kid if isinstance(kid, str) else None

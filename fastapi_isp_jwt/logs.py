@@ -28,9 +28,13 @@ __all__ = [
     "KEY_CACHE_LOGGER",
     "REFUSAL_LOGGER",
     "RateLimitedLogger",
+    "download_failed_again",
     "giving_up",
+    "key_skipped",
     "keys_loaded",
     "keys_rotated",
+    "keys_unchanged",
+    "no_usable_key",
     "outage_ended",
     "outage_started",
     "refusal_level",
@@ -211,8 +215,12 @@ class RateLimitedLogger:
 KEY_CACHE_EVENT_LEVELS: Final[Mapping[str, int]] = {
     "first_download": logging.INFO,
     "rotation": logging.INFO,
+    "keys_unchanged": logging.DEBUG,
+    "key_skipped": logging.WARNING,
+    "no_usable_key": logging.WARNING,
     "unknown_key_refetch": logging.INFO,
     "outage_started": logging.WARNING,
+    "download_failed_again": logging.DEBUG,
     "outage_ended": logging.INFO,
     "serving_stale": logging.WARNING,
     "giving_up": logging.ERROR,
@@ -251,6 +259,35 @@ def keys_rotated(issuer: str, added: Iterable[str], removed: Iterable[str]) -> N
     )
 
 
+def keys_unchanged(issuer: str) -> None:
+    """A download brought the key set already held."""
+    _event("keys_unchanged", "JWKS %s: fetched, keys unchanged", issuer, issuer=issuer)
+
+
+def key_skipped(issuer: str, kid: object, reason: str) -> None:
+    """A published key was left out of the key set (logged for each download that has it).
+
+    Tokens signed with it are refused as signed by an unknown key, so it gets a warning:
+    ``reason`` is the key loader's fixed sentence, ``kid`` the key's own, made safe.
+    """
+    key_id = _loggable(kid)
+    _event(
+        "key_skipped",
+        "JWKS %s: skipping the published key %s: %s",
+        issuer,
+        "(no kid)" if key_id is None else repr(key_id),
+        reason,
+        issuer=issuer,
+        key_id=key_id,
+        skip_reason=reason,
+    )
+
+
+def no_usable_key(issuer: str) -> None:
+    """A download succeeded but none of the published keys can be used."""
+    _event("no_usable_key", "JWKS %s: the issuer publishes no usable key", issuer, issuer=issuer)
+
+
 def unknown_key_refetch(issuer: str, kid: object) -> None:
     """A token named a key not held, and the keys are downloaded again to look for it."""
     key_id = _loggable(kid)
@@ -264,13 +301,19 @@ def unknown_key_refetch(issuer: str, kid: object) -> None:
     )
 
 
-def outage_started(issuer: str, error: str, age_seconds: float | None) -> None:
-    """The first of a run of failed downloads; ``age_seconds`` of the keys still held."""
-    consequence = (
-        "no key is known yet"
-        if age_seconds is None
-        else f"serving the key set fetched {age_seconds:.0f} s ago"
-    )
+def outage_started(
+    issuer: str, error: str, age_seconds: float | None, *, serving: bool = True
+) -> None:
+    """The first of a run of failed downloads; ``age_seconds`` of the keys still held.
+
+    ``serving`` is false when those keys are past ``max_stale`` and no longer used.
+    """
+    if age_seconds is None:
+        consequence = "no key is known yet"
+    elif serving:
+        consequence = f"serving the key set fetched {age_seconds:.0f} s ago"
+    else:
+        consequence = f"the key set fetched {age_seconds:.0f} s ago is too old to serve"
     _event(
         "outage_started",
         "JWKS %s: fetch failed (%s); %s",
@@ -280,6 +323,20 @@ def outage_started(issuer: str, error: str, age_seconds: float | None) -> None:
         issuer=issuer,
         error=error,
         age_seconds=age_seconds,
+    )
+
+
+def download_failed_again(issuer: str, error: str, failures: int) -> None:
+    """Another failed download in a run already reported by `outage_started`."""
+    _event(
+        "download_failed_again",
+        "JWKS %s: fetch failed again (%s), %d failure(s) in a row",
+        issuer,
+        error,
+        failures,
+        issuer=issuer,
+        error=error,
+        failures=failures,
     )
 
 

@@ -272,6 +272,8 @@ class Telemetry:
             weakref.WeakMethod(source) if inspect.ismethod(source) else _strong(source)
         )
         with self._sources_lock:
+            # Sources are otherwise pruned at collection: without an SDK, never.
+            self._sources = [ref for ref in self._sources if ref() is not None]
             self._sources.append(reference)
 
     # -- inside ----------------------------------------------------------------------------

@@ -150,6 +150,7 @@ class Verifier:
                 timeout=settings.jwks_timeout,
                 http_client=http_client,
                 sync_http_client=sync_http_client,
+                telemetry=self.telemetry,
             )
             for issuer, url in settings.jwks_urls.items()
         }

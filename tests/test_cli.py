@@ -21,6 +21,7 @@ from fastapi_isp_jwt import InvalidTokenError, JWTAuth
 from fastapi_isp_jwt.cli import human_duration, main
 from fastapi_isp_jwt.dev_issuer import DEFAULT_AUDIENCE, DevIssuerConfig, running
 from fastapi_isp_jwt.testing import ServedIssuer, TestIssuer
+from tests.support.issuer_server import IssuerServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,6 +177,82 @@ def test_inspect_says_it_cannot_verify_when_the_keys_cannot_be_fetched(
     assert status == 1
     assert re.search(r"^  cannot verify: \S", out, re.MULTILINE), out
     assert "invalid:" not in out
+
+
+def test_inspect_shows_the_token_value_beside_the_configured_one_for_a_failed_check(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    token = issuer.mint(audience="https://api.example.com/other")
+
+    _, out = run("inspect", token, *verify_options(issuer, served))
+
+    assert (
+        f"  audience differs: token https://api.example.com/other, configured {issuer.audience}\n"
+        in out
+    )
+
+
+def test_inspect_lists_only_the_checks_that_failed(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    _, out = run("inspect", issuer.mint_expired(ago=7200), *verify_options(issuer, served))
+
+    assert " differs: " not in out
+
+
+def test_inspect_names_the_published_key_ids_beside_an_unknown_one(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    stranger = TestIssuer(issuer.issuer)
+
+    _, out = run("inspect", stranger.mint(), *verify_options(issuer, served))
+
+    assert (
+        f"  key id differs: token {stranger.signing_key.kid}, "
+        f"published {issuer.signing_key.kid}\n" in out
+    )
+
+
+def test_inspect_hints_at_an_audience_differing_only_by_a_trailing_slash(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    token = issuer.mint(audience=issuer.audience + "/")
+
+    _, out = run("inspect", token, *verify_options(issuer, served))
+
+    assert re.search(
+        r"^  hint: the token's audience differs from .* only by a trailing slash", out, re.M
+    )
+
+
+def test_inspect_hints_at_an_id_token_sent_instead_of_an_access_token(
+    issuer: TestIssuer, served: ServedIssuer
+) -> None:
+    token = issuer.mint(audience="my-spa-client-id", nonce="n-0S6_WzA2Mj")
+
+    _, out = run("inspect", token, *verify_options(issuer, served))
+
+    assert "  hint: this looks like an ID token" in out
+
+
+def test_inspect_of_a_valid_token_gives_no_hint(issuer: TestIssuer, served: ServedIssuer) -> None:
+    _, out = run("inspect", issuer.mint(), *verify_options(issuer, served))
+
+    assert "hint:" not in out
+
+
+def test_inspect_names_a_published_key_the_key_cache_skipped(issuer: TestIssuer) -> None:
+    shared_secret = {"kty": "oct", "kid": "shared", "k": "c2VjcmV0LXNlY3JldA"}
+    with IssuerServer(lambda: {"keys": [*issuer.jwks()["keys"], shared_secret]}) as server:
+        options = ["--issuer", issuer.issuer, "--audience", issuer.audience]
+
+        status, out = run("inspect", issuer.mint(), *options, "--jwks-url", server.jwks_url)
+
+    assert status == 0
+    assert (
+        f"  skipped key 'shared' published at {server.jwks_url}: "
+        "symmetric keys are never trusted\n" in out
+    )
 
 
 def test_inspect_with_only_a_jwks_url_takes_issuer_and_audience_from_the_token_and_says_so(

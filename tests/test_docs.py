@@ -200,7 +200,9 @@ def bearer(token: str) -> dict[str, str]:
 # -- every block is a copied example or checked ---------------------------------------------
 
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
-CHECKED_LANGUAGES = {"python", "py", "json", "toml"} | SHELL_LANGUAGES
+# PromQL: metric names, labels and values checked by tests/test_operations_docs.py.
+QUERY_LANGUAGES = {"promql"}
+CHECKED_LANGUAGES = {"python", "py", "json", "toml"} | SHELL_LANGUAGES | QUERY_LANGUAGES
 # Prose-like blocks (diagrams, sample output) that hold no code to run.
 UNCHECKED_LANGUAGES = {"text", "txt", "plain"}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import logging
 from typing import Any
 
 import jwt
@@ -14,7 +13,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.algorithms import ALGORITHMS
 from fastapi_isp_jwt.errors import KeySetError
-from fastapi_isp_jwt.keys import KeySet, VerificationKey, load_jwk, load_jwks
+from fastapi_isp_jwt.keys import KeySet, SkippedKey, VerificationKey, load_jwk, load_jwks
 from fastapi_isp_jwt.testing import SigningKey
 
 
@@ -421,19 +420,27 @@ def test_one_bad_key_does_not_spoil_the_set(rsa_jwk: dict[str, Any]) -> None:
     assert key_set.kids == {"rsa-1"}
 
 
-def test_skipped_key_is_logged_with_kid_and_reason_but_no_key_material(
-    rsa_private: rsa.RSAPrivateKey, caplog: pytest.LogCaptureFixture
+def test_a_skipped_key_is_listed_with_its_kid_and_reason_but_no_key_material(
+    rsa_private: rsa.RSAPrivateKey,
 ) -> None:
     private_jwk = RSAAlgorithm.to_jwk(rsa_private, as_dict=True)
     private_jwk["kid"] = "leaky"
-    caplog.set_level(logging.DEBUG, logger="fastapi_isp_jwt.keys")
 
-    load_jwks({"keys": [private_jwk]})
+    key_set = load_jwks({"keys": [private_jwk]})
 
-    assert "'leaky'" in caplog.text
-    assert "private key material" in caplog.text
-    assert private_jwk["d"] not in caplog.text
-    assert private_jwk["n"] not in caplog.text
+    assert key_set.skipped == (SkippedKey("leaky", "the JWK holds private key material"),)
+    assert private_jwk["d"] not in repr(key_set.skipped)
+    assert private_jwk["n"] not in repr(key_set.skipped)
+
+
+def test_a_skipped_key_without_a_text_kid_is_listed_without_one() -> None:
+    key_set = load_jwks({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": 7}]})
+
+    assert key_set.skipped == (SkippedKey(None, 'the JWK "kid" is not a string'),)
+
+
+def test_usable_keys_are_not_listed_as_skipped(rsa_jwk: dict[str, Any]) -> None:
+    assert load_jwks({"keys": [rsa_jwk]}).skipped == ()
 
 
 def test_identical_jwk_in_the_next_document_is_the_same_key_object(
@@ -468,6 +475,7 @@ def test_a_second_key_under_an_existing_kid_is_skipped(
 
     assert len(key_set) == 1
     assert modulus_in(key_set.find("rsa-1")) == modulus_of(rsa_jwk)
+    assert key_set.skipped == (SkippedKey("rsa-1", "another key has the same kid"),)
 
 
 # -- lookups -----------------------------------------------------------------------------

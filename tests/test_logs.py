@@ -260,8 +260,12 @@ def key_cache_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 EVENTS = {
     "first_download": lambda: logs.keys_loaded(ISSUER, ["b", "a"]),
     "rotation": lambda: logs.keys_rotated(ISSUER, ["c"], ["a"]),
+    "keys_unchanged": lambda: logs.keys_unchanged(ISSUER),
+    "key_skipped": lambda: logs.key_skipped(ISSUER, "k", "symmetric keys are never trusted"),
+    "no_usable_key": lambda: logs.no_usable_key(ISSUER),
     "unknown_key_refetch": lambda: logs.unknown_key_refetch(ISSUER, "c"),
     "outage_started": lambda: logs.outage_started(ISSUER, "the issuer answered HTTP 503", 30.0),
+    "download_failed_again": lambda: logs.download_failed_again(ISSUER, "timeout", 2),
     "outage_ended": lambda: logs.outage_ended(ISSUER, 4, 75.0),
     "serving_stale": lambda: logs.serving_stale(ISSUER, 700.0, 86400.0),
     "giving_up": lambda: logs.giving_up(ISSUER, 86401.0, 86400.0),
@@ -308,3 +312,20 @@ def test_an_outage_before_any_key_says_none_is_known(
 def test_a_key_id_from_a_token_is_sanitized(key_cache_log: pytest.LogCaptureFixture) -> None:
     logs.unknown_key_refetch(ISSUER, "kid\r\nFAKE")
     assert extra(key_cache_log.records[0], "key_id") == "kid??FAKE"
+
+
+def test_a_skipped_key_is_a_warning_naming_its_kid_and_the_reason(
+    key_cache_log: pytest.LogCaptureFixture,
+) -> None:
+    logs.key_skipped(ISSUER, "weak\nkey", "RSA keys under 2048 bits are too weak")
+    (record,) = key_cache_log.records
+    assert record.levelno == logging.WARNING
+    assert (extra(record, "key_id"), extra(record, "skip_reason")) == (
+        "weak?key",
+        "RSA keys under 2048 bits are too weak",
+    )
+
+
+def test_a_skipped_key_without_a_kid_says_so(key_cache_log: pytest.LogCaptureFixture) -> None:
+    logs.key_skipped(ISSUER, None, "unsupported key type")
+    assert "skipping the published key (no kid): unsupported key type" in key_cache_log.text

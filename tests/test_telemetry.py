@@ -11,15 +11,8 @@ import sys
 import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    HistogramDataPoint,
-    InMemoryMetricReader,
-    Metric,
-    NumberDataPoint,
-)
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 
 from fastapi_isp_jwt.instruments import (
     DOWNLOAD_RESULTS,
@@ -31,60 +24,10 @@ from fastapi_isp_jwt.instruments import (
 from fastapi_isp_jwt.keycache.health import KeyCacheHealth
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.telemetry import Telemetry, outcome_of
+from tests.support.telemetry import Recorded, attrs
 
 ISSUER = "https://tenant.example.auth0.com/"
 OTHER_ISSUER = "https://login.example.com/"
-
-Attributes = frozenset[tuple[str, object]]
-
-
-class Recorded:
-    """A Telemetry on its own SDK providers, and what they recorded."""
-
-    def __init__(self) -> None:
-        self.reader = InMemoryMetricReader()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.telemetry = Telemetry(
-            meter_provider=MeterProvider(metric_readers=[self.reader]),
-            tracer_provider=self.tracer_provider,
-        )
-
-    def metrics(self) -> dict[str, tuple[str, Metric]]:
-        """Each exported metric by name, with the name of the meter that made it."""
-        found: dict[str, tuple[str, Metric]] = {}
-        data = self.reader.get_metrics_data()
-        for resource in data.resource_metrics if data else ():
-            for scope in resource.scope_metrics:
-                for metric in scope.metrics:
-                    found[metric.name] = (scope.scope.name, metric)
-        return found
-
-    def values(self, name: str) -> dict[Attributes, float]:
-        """A counter's or gauge's value by attribute set (none when nothing was exported)."""
-        exported = self.metrics().get(name)
-        points = exported[1].data.data_points if exported else ()
-        return {
-            frozenset(p.attributes.items()): p.value
-            for p in points
-            if isinstance(p, NumberDataPoint) and p.attributes is not None
-        }
-
-    def histogram(self, name: str) -> dict[Attributes, HistogramDataPoint]:
-        _, metric = self.metrics()[name]
-        return {
-            frozenset(p.attributes.items()): p
-            for p in metric.data.data_points
-            if isinstance(p, HistogramDataPoint) and p.attributes is not None
-        }
-
-    def finished(self) -> tuple[ReadableSpan, ...]:
-        return self.spans.get_finished_spans()
-
-
-def attrs(**values: object) -> Attributes:
-    return frozenset(values.items())
 
 
 @pytest.fixture

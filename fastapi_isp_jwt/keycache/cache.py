@@ -6,13 +6,12 @@ does not know, and keeps serving the last good key set through an outage of the 
 
 What to do when is `FreshnessPolicy`'s to say and how to download is `download_keys`'s;
 this module schedules the downloads (one at a time per event loop, or in a thread) and runs
-them with the drivers of `fastapi_isp_jwt.io`.
+them with the drivers of `fastapi_isp_jwt.io`; `CacheReport` logs and measures what happens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,16 +20,15 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, null
 import httpx
 
 from fastapi_isp_jwt import io
-from fastapi_isp_jwt.errors import ConfigurationError, IssuerUnavailableError, KeySetError
-from fastapi_isp_jwt.grammar import check_endpoint_url, well_known_url
-from fastapi_isp_jwt.keycache.flow import Download, FetchError, Source, download_keys
+from fastapi_isp_jwt.errors import ConfigurationError, IssuerUnavailableError
+from fastapi_isp_jwt.keycache.flow import Download, Source, download_keys, locate
+from fastapi_isp_jwt.keycache.health import KeyCacheHealth, key_cache_health
 from fastapi_isp_jwt.keycache.policy import Action, FreshnessPolicy
+from fastapi_isp_jwt.keycache.report import CacheReport
 from fastapi_isp_jwt.keys import KeySet, VerificationKey
+from fastapi_isp_jwt.telemetry import Telemetry, shared
 
 __all__ = ["JWKSCache"]
-
-# The name operators already route and filter; it predates the cache being a package.
-logger = logging.getLogger("fastapi_isp_jwt.jwks")
 
 _THREAD_NAME = "fastapi-isp-jwt-jwks"
 
@@ -54,6 +52,10 @@ class JWKSCache:
     loops (a FastAPI ``TestClient`` used without ``with`` runs each request in a new one).
     ``http_client``/``sync_http_client`` are used when given (and never closed here);
     otherwise a short-lived client is made for each fetch, fetches being rare.
+
+    Downloads, unknown-key refetches and the key-set gauges are reported to ``telemetry``
+    (the process-wide `fastapi_isp_jwt.telemetry.shared` one unless given), and key-cache
+    events are logged under ``fastapi_isp_jwt.jwks``; `health` reads the cache's state.
     """
 
     fetch_count: int
@@ -73,8 +75,9 @@ class JWKSCache:
         sync_http_client: httpx.Client | None = None,
         max_bytes: int = 1 << 20,
         clock: Callable[[], float] = time.monotonic,
+        telemetry: Telemetry | None = None,
     ) -> None:
-        jwks_url, discovery_url = _locate(jwks_url, issuer, discovery)
+        jwks_url, discovery_url = locate(jwks_url, issuer, discovery)
         for name, value in (("ttl", ttl), ("timeout", timeout)):
             if not value > 0:
                 raise ConfigurationError(f"{name} must be positive")
@@ -101,11 +104,39 @@ class JWKSCache:
         # closed) loop is never awaited, a new one is started instead.
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task[bool]] | None = None
         self._sync_lock = threading.Lock()
+        self._report = CacheReport(
+            issuer if issuer is not None else self.source,
+            telemetry if telemetry is not None else shared(),
+        )
+        # Held weakly: a cache that is dropped stops being observed.
+        self._report.telemetry.watch_key_caches(self._healths)
 
     @property
     def source(self) -> str:
         """Where the keys come from (the JWKS URL, or the discovery URL)."""
         return self._source.jwks_url or self._source.discovery_url or ""
+
+    @property
+    def key_set(self) -> KeySet | None:
+        """The key set held now, whatever its age (``None`` before the first download).
+
+        For tools that show what the issuer publishes: its ``kids`` and the ``skipped``
+        keys. Lookups go through `get_key`, which knows whether the set may be trusted.
+        """
+        snapshot = self._policy.snapshot
+        return None if snapshot is None else snapshot.keys
+
+    def health(self) -> KeyCacheHealth:
+        """The cache's state now: keys held, their age, staleness, last error, next attempt.
+
+        Reads and changes nothing, so a readiness probe may call it at any rate.
+        """
+        return key_cache_health(
+            self._report.issuer, self._policy, self._clock(), last_error=self._report.last_error
+        )
+
+    def _healths(self) -> tuple[KeyCacheHealth]:
+        return (self.health(),)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -116,20 +147,20 @@ class JWKSCache:
         missing ``kid`` while it publishes several), and `IssuerUnavailableError`
         when no usable key set can be had.
         """
-        key, must_fetch = self._look_up(kid)
+        key, must_fetch, unknown = self._look_up(kid)
         if key is not None:
             return key
         if must_fetch:
-            await asyncio.shield(self._fetch_task())
+            await asyncio.shield(self._fetch_task(kid if unknown else None))
         return self._policy.answer(kid, self._clock())
 
     def get_key_sync(self, kid: str | None) -> VerificationKey:
         """`get_key` for code that runs outside an event loop."""
-        key, must_fetch = self._look_up(kid)
+        key, must_fetch, unknown = self._look_up(kid)
         if key is not None:
             return key
         if must_fetch:
-            self._fetch_in_this_thread(kid)
+            self._fetch_in_this_thread(kid, unknown)
         return self._policy.answer(kid, self._clock())
 
     def cached_key(self, kid: str | None) -> VerificationKey | None:
@@ -143,6 +174,7 @@ class JWKSCache:
         key = self._policy.settled_key(kid, now)
         if key is not None:
             return key
+        self._report.keys_in_use(self._policy, now)
         key, action = self._policy.trusted(kid, now)
         if action is Action.FETCH_IN_BACKGROUND:
             self._fetch_in_background()
@@ -159,16 +191,34 @@ class JWKSCache:
             return snapshot.keys.find(kid) is key
         return self.cached_key(kid) is key
 
-    def _look_up(self, kid: str | None) -> tuple[VerificationKey | None, bool]:
-        """What both lookups share: a fresh key, or whether to wait for a fetch."""
+    def _look_up(self, kid: str | None) -> tuple[VerificationKey | None, bool, bool]:
+        """What both lookups share: a fresh key, or whether to wait for a fetch.
+
+        The third value says whether ``kid`` names a key the fresh set lacks: the fetch,
+        if any, is a refetch for an unknown key.
+        """
         now = self._clock()
         key = self._policy.settled_key(kid, now)
         if key is not None:
-            return key, False
+            return key, False, False
+        self._report.keys_in_use(self._policy, now)
         key, action = self._policy.lookup(kid, now)
         if action is Action.FETCH_IN_BACKGROUND:
             self._fetch_in_background()
-        return key, action is Action.FETCH
+        unknown = key is None and self._lacks(kid, now)
+        if unknown and action is Action.ANSWER:
+            self._report.refetch_held_back()
+        return key, action is Action.FETCH, unknown
+
+    def _lacks(self, kid: str | None, now: float) -> bool:
+        """Whether ``kid`` names a key that the fresh key set does not hold."""
+        snapshot = self._policy.snapshot
+        return (
+            kid is not None
+            and snapshot is not None
+            and now < snapshot.expires_at
+            and snapshot.keys.find(kid) is None
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -178,13 +228,13 @@ class JWKSCache:
         Raises `IssuerUnavailableError` when the fetch fails; the keys known
         before are kept.
         """
-        if not await asyncio.shield(self._fetch_task()):
+        if not await asyncio.shield(self._fetch_task(None)):
             raise IssuerUnavailableError(retry_after=self._policy.retry_after(self._clock()))
 
     async def warm_up(self) -> None:
         """Fetch the key set if none is loaded yet; a failure is logged, not raised."""
         if self._policy.snapshot is None:
-            await asyncio.shield(self._fetch_task())
+            await asyncio.shield(self._fetch_task(None))
 
     async def aclose(self) -> None:
         """Stop a fetch still running as a task of this event loop.
@@ -211,13 +261,16 @@ class JWKSCache:
 
     # -- scheduling ----------------------------------------------------------------------
 
-    def _fetch_task(self) -> asyncio.Task[bool]:
-        """The fetch running in this event loop, started if there is none (single flight)."""
+    def _fetch_task(self, refetch_for: str | None) -> asyncio.Task[bool]:
+        """The fetch running in this event loop, started if there is none (single flight).
+
+        ``refetch_for`` is the unknown key id a new fetch is started for, if any.
+        """
         loop = asyncio.get_running_loop()
         inflight = self._inflight
         if inflight is not None and inflight[0] is loop and not inflight[1].done():
             return inflight[1]
-        task = loop.create_task(self._fetch_async())
+        task = loop.create_task(self._fetch_async(refetch_for))
         self._inflight = (loop, task)
         task.add_done_callback(self._forget_task)
         return task
@@ -227,7 +280,7 @@ class JWKSCache:
         if inflight is not None and inflight[1] is task:
             self._inflight = None
 
-    def _fetch_in_this_thread(self, kid: str | None) -> None:
+    def _fetch_in_this_thread(self, kid: str | None, unknown: bool) -> None:
         """Fetch here, unless a fetch that ran while this thread waited made it needless.
 
         A caller waits for another thread's fetch no longer than the fetch timeout, and
@@ -237,7 +290,7 @@ class JWKSCache:
             return
         try:
             if self._policy.next_step(kid, self._clock()) is Action.FETCH:
-                self._fetch_sync()
+                self._fetch_sync(kid if unknown else None)
         finally:
             self._sync_lock.release()
 
@@ -254,7 +307,7 @@ class JWKSCache:
             except RuntimeError:
                 pass
             else:
-                self._fetch_task()
+                self._fetch_task(None)
                 return
         if not self._sync_lock.acquire(blocking=False):
             return  # a blocking fetch is already running
@@ -269,27 +322,33 @@ class JWKSCache:
 
     def _fetch_sync_then_unlock(self) -> None:
         try:
-            self._fetch_sync()
+            self._fetch_sync(None)
         finally:
             self._sync_lock.release()
 
     # -- one attempt ---------------------------------------------------------------------
 
-    async def _fetch_async(self) -> bool:
-        flow = self._begin_attempt()
-        try:
-            async with self._async_client() as client:
-                return self._succeeded(await io.run_async(flow, client))
-        except Exception as exc:  # every way a fetch can fail counts as a failed fetch
-            return self._failed(exc)
+    async def _fetch_async(self, refetch_for: str | None) -> bool:
+        flow = self._begin_attempt(refetch_for)
+        started = self._report.start_timer()
+        with self._report.download_span():
+            try:
+                async with self._async_client() as client:
+                    download = await io.run_async(flow, client)
+            except Exception as exc:  # every way a fetch can fail counts as a failed fetch
+                return self._failed(exc, started)
+            return self._succeeded(download, started)
 
-    def _fetch_sync(self) -> bool:
-        flow = self._begin_attempt()
-        try:
-            with self._sync_client() as client:
-                return self._succeeded(io.run_sync(flow, client))
-        except Exception as exc:  # every way a fetch can fail counts as a failed fetch
-            return self._failed(exc)
+    def _fetch_sync(self, refetch_for: str | None) -> bool:
+        flow = self._begin_attempt(refetch_for)
+        started = self._report.start_timer()
+        with self._report.download_span():
+            try:
+                with self._sync_client() as client:
+                    download = io.run_sync(flow, client)
+            except Exception as exc:  # every way a fetch can fail counts as a failed fetch
+                return self._failed(exc, started)
+            return self._succeeded(download, started)
 
     def _async_client(self) -> AbstractAsyncContextManager[httpx.AsyncClient]:
         if self._http_client is not None:
@@ -301,8 +360,10 @@ class JWKSCache:
             return nullcontext(self._sync_http_client)
         return io.sync_client()
 
-    def _begin_attempt(self) -> io.Flow[Download]:
+    def _begin_attempt(self, refetch_for: str | None) -> io.Flow[Download]:
         self._policy.begin_attempt(self._clock())
+        if refetch_for is not None:
+            self._report.refetching_for(refetch_for)
         snapshot = self._policy.snapshot
         return download_keys(
             self._source,
@@ -315,74 +376,18 @@ class JWKSCache:
 
     # -- outcomes ------------------------------------------------------------------------
 
-    def _succeeded(self, download: Download) -> bool:
+    def _succeeded(self, download: Download, started: float) -> bool:
         previous = self._policy.snapshot
         failures = self._policy.failures
-        self._policy.record_success(download.keys, download.ttl, self._clock())
-        if failures:
-            logger.info("JWKS %s: fetched again after %d failed attempt(s)", self.source, failures)
-        self._log_changes(previous.keys if previous is not None else None, download.keys)
+        now = self._clock()
+        self._policy.record_success(download.keys, download.ttl, now)
+        self._report.succeeded(
+            previous.keys if previous is not None else None, download.keys, failures, started, now
+        )
         return True
 
-    def _failed(self, exc: Exception) -> bool:
+    def _failed(self, exc: Exception, started: float) -> bool:
         now = self._clock()
         self._policy.record_failure(now)
-        reason = _describe(exc)
-        if self._policy.failures > 1:
-            logger.debug("JWKS %s: fetch failed again (%s)", self.source, reason)
-            return False
-        snapshot = self._policy.snapshot
-        if snapshot is None:
-            consequence = "no key is known yet"
-        else:
-            age = now - snapshot.fetched_at
-            consequence = f"serving the key set fetched {age:.0f} s ago"
-        logger.warning("JWKS %s: fetch failed (%s); %s", self.source, reason, consequence)
+        self._report.failed(exc, self._policy, started, now)
         return False
-
-    def _log_changes(self, before: KeySet | None, after: KeySet) -> None:
-        if not after.keys:
-            logger.warning("JWKS %s: the issuer publishes no usable key", self.source)
-        if before is None:
-            logger.info("JWKS %s: loaded keys %s", self.source, _kid_list(after.kids))
-            return
-        added, removed = after.kids - before.kids, before.kids - after.kids
-        if added or removed:
-            logger.info(
-                "JWKS %s: keys rotated, added %s, removed %s",
-                self.source,
-                _kid_list(added),
-                _kid_list(removed),
-            )
-        else:
-            logger.debug("JWKS %s: fetched, keys unchanged", self.source)
-
-
-def _locate(
-    jwks_url: str | None, issuer: str | None, discovery: bool
-) -> tuple[str | None, str | None]:
-    """The JWKS URL, or the discovery URL, that the options name; checked."""
-    if not discovery:
-        if jwks_url is None:
-            if issuer is None:
-                raise ConfigurationError("the key cache needs jwks_url or issuer")
-            jwks_url = well_known_url(issuer, "jwks.json")
-        return check_endpoint_url("jwks_url", jwks_url), None
-    if issuer is None:
-        raise ConfigurationError("discovery=True needs the issuer")
-    if jwks_url is not None:
-        raise ConfigurationError("give jwks_url or discovery=True, not both")
-    discovery_url = well_known_url(issuer, "openid-configuration")
-    return None, check_endpoint_url("the discovery URL", discovery_url)
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, (FetchError, KeySetError)):
-        return str(exc)
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text[:200]}" if text else name
-
-
-def _kid_list(kids: frozenset[str]) -> str:
-    return "[" + ", ".join(repr(kid[:64]) for kid in sorted(kids)) + "]"

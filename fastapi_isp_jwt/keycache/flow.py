@@ -11,11 +11,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 
-from fastapi_isp_jwt.errors import ConfigurationError
-from fastapi_isp_jwt.grammar import check_endpoint_url
+from fastapi_isp_jwt.errors import ConfigurationError, KeySetError
+from fastapi_isp_jwt.grammar import check_endpoint_url, well_known_url
 from fastapi_isp_jwt.io import Fetch, Flow
 from fastapi_isp_jwt.keys import KeySet, load_jwks
 
@@ -23,9 +24,11 @@ __all__ = [
     "MAX_CACHE_SECONDS",
     "MIN_CACHE_SECONDS",
     "Download",
+    "FailureKind",
     "FetchError",
     "Source",
     "download_keys",
+    "locate",
     "ttl_from",
 ]
 
@@ -42,8 +45,20 @@ _REQUEST_HEADERS = {
 }
 
 
+FailureKind = Literal["http_error", "timeout", "invalid_document"]
+"""How a download failed, as the ``result`` of the key-download metric names it."""
+
+
 class FetchError(Exception):
-    """A download that did not yield a usable document (status, size, JSON, metadata)."""
+    """A download that did not yield a usable document (status, size, JSON, metadata).
+
+    ``kind`` sorts it for metrics: an HTTP status other than 200, the time running out, or
+    a document that is too large, not JSON, or not a usable JWKS or OpenID configuration.
+    """
+
+    def __init__(self, message: str, kind: FailureKind) -> None:
+        super().__init__(message)
+        self.kind: FailureKind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +106,29 @@ def download_keys(
         url = _jwks_uri_from(metadata, source.issuer)
     on_jwks_request()
     document, headers = yield from _get_json(source, url, deadline, clock)
-    keys = load_jwks(document, previous)
+    try:
+        keys = load_jwks(document, previous)
+    except KeySetError as exc:
+        raise FetchError(str(exc), "invalid_document") from exc
     return Download(keys, ttl_from(headers.get("cache-control"), source.ttl))
+
+
+def locate(
+    jwks_url: str | None, issuer: str | None, discovery: bool
+) -> tuple[str | None, str | None]:
+    """The JWKS URL, or the discovery URL, that the options name; checked."""
+    if not discovery:
+        if jwks_url is None:
+            if issuer is None:
+                raise ConfigurationError("the key cache needs jwks_url or issuer")
+            jwks_url = well_known_url(issuer, "jwks.json")
+        return check_endpoint_url("jwks_url", jwks_url), None
+    if issuer is None:
+        raise ConfigurationError("discovery=True needs the issuer")
+    if jwks_url is not None:
+        raise ConfigurationError("give jwks_url or discovery=True, not both")
+    discovery_url = well_known_url(issuer, "openid-configuration")
+    return None, check_endpoint_url("the discovery URL", discovery_url)
 
 
 def ttl_from(cache_control: str | None, default: float) -> float:
@@ -117,35 +153,37 @@ def _get_json(
     too_slow = f"the issuer did not answer within {source.timeout} s"
     remaining = deadline - clock()
     if remaining <= 0:
-        raise FetchError(too_slow)
+        raise FetchError(too_slow, "timeout")
     request = httpx.Request("GET", url, headers=_REQUEST_HEADERS)
     try:
         reply = yield Fetch(request, max_bytes=source.max_bytes, timeout=remaining)
     except TimeoutError:
-        raise FetchError(too_slow) from None
+        raise FetchError(too_slow, "timeout") from None
     assert reply is not None
     if reply.status != 200:
         # Redirects included: the keys must come from the configured place itself.
-        raise FetchError(f"the issuer answered HTTP {reply.status}")
+        raise FetchError(f"the issuer answered HTTP {reply.status}", "http_error")
     if reply.body is None:
-        raise FetchError(f"the response is larger than {source.max_bytes} bytes")
+        raise FetchError(
+            f"the response is larger than {source.max_bytes} bytes", "invalid_document"
+        )
     try:
         return json.loads(reply.body), reply.headers
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
-        raise FetchError("the response is not JSON") from exc
+        raise FetchError("the response is not JSON", "invalid_document") from exc
 
 
 def _jwks_uri_from(metadata: object, issuer: str | None) -> str:
     if not isinstance(metadata, dict):
-        raise FetchError("the OpenID configuration is not a JSON object")
+        raise FetchError("the OpenID configuration is not a JSON object", "invalid_document")
     # RFC 8414 §3.3: metadata for another issuer must not be used.
     if metadata.get("issuer") != issuer:
-        raise FetchError("the OpenID configuration names another issuer")
+        raise FetchError("the OpenID configuration names another issuer", "invalid_document")
     jwks_uri = metadata.get("jwks_uri")
     if not isinstance(jwks_uri, str):
-        raise FetchError('the OpenID configuration has no "jwks_uri"')
+        raise FetchError('the OpenID configuration has no "jwks_uri"', "invalid_document")
     try:
         return check_endpoint_url("jwks_uri", jwks_uri)
     except ConfigurationError as exc:
         # The text quotes the issuer's value: keep a hostile one from flooding the log.
-        raise FetchError(str(exc)[:200]) from None
+        raise FetchError(str(exc)[:200], "invalid_document") from None
