@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 PORT ?= 8000
 ISSUER_PORT ?= 8765
 
-.PHONY: help venv components chromium lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
+.PHONY: help venv components chromium node-jose lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
 
 help:
 	@echo "make demo   run the example API against a local issuer (no Auth0 tenant needed);"
@@ -56,6 +56,17 @@ components:
 # The former name of the step above.
 chromium: components
 
+# Node's jose, for the interop tests: installed here so that the tests reach no network.
+NODE_JOSE := $(VENV)/node-jose
+node-jose:
+	@if [ -f $(NODE_JOSE)/node_modules/jose/package.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(NODE_JOSE) --no-audit --no-fund --loglevel=error jose >/dev/null \
+		|| echo "node-jose: npm could not install jose; its interop tests are skipped"; \
+	else \
+		echo "node-jose: npm not installed; the jose interop tests are skipped"; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -63,7 +74,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-unit: venv components
+unit: venv components node-jose
 	$(BIN)/pytest
 
 # The site must work offline: no page may load a stylesheet or script from elsewhere.

@@ -1,11 +1,15 @@
 """Interop with panva's ``jose`` for Node, both ways, where Node and npm are on the machine.
 
-``jose`` comes from the npm registry, installed once for this module into a temporary
-directory. Without Node or npm the module is skipped with one line; under CI, where Node
-is present, their absence or a failed install fails the tests instead.
+``jose`` comes from the npm registry, installed by ``make test`` (the ``node-jose`` step) into
+``.venv/node-jose``, or wherever ``$NODE_JOSE_DIR`` says: the tests themselves reach no
+network. Without Node or that install the module is skipped with one line; under CI, where
+Node is present, their absence fails the tests instead.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -17,20 +21,19 @@ from tests.support.interop import (
     verified_by_jwtauth,
 )
 from tests.support.issuer_server import IssuerServer
-from tests.support.node_jose import JOSE_VARIANTS, NODE, NPM, NodeJose, install_jose
+from tests.support.node_jose import JOSE_VARIANTS, NODE, NodeJose
 from tests.support.producers import Minted, Variant, variant_params
 
 NODE.skip_module_if_missing()
-NPM.skip_module_if_missing()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def node_jose(tmp_path_factory: pytest.TempPathFactory) -> NodeJose:
+def node_jose() -> NodeJose:
     node = NODE.require()
-    npm = NPM.require()
-    directory = tmp_path_factory.mktemp("node-jose")
-    problem = install_jose(npm, directory)
-    if problem is not None:
+    directory = Path(os.environ.get("NODE_JOSE_DIR") or ROOT / ".venv" / "node-jose")
+    if not (directory / "node_modules" / "jose" / "package.json").is_file():
+        problem = f"jose is not installed in {directory} (make node-jose installs it)"
         if in_ci():
             pytest.fail(f"{problem} (CI=true: a missing component fails the run)", pytrace=False)
         pytest.skip(problem)

@@ -1,9 +1,9 @@
 """panva's ``jose`` for Node as a producer and verifier of tokens.
 
-The package comes from the npm registry, installed into a directory of the test session's
-own; ``node_jose.mjs`` is copied next to it and answers a whole batch per run, since each
-start of Node costs half a second. Node and npm are components (`tests.support.components`):
-skipped with one line on a machine without them, a failure under CI.
+The package comes from the npm registry, installed by ``make node-jose`` (the tests reach no
+network); ``node_jose.mjs`` is copied next to it and answers a whole batch per run, since each
+start of Node costs half a second. Node is a component (`tests.support.components`): skipped
+with one line on a machine without it, a failure under CI.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from typing import Any
 from tests.support.components import Component, find_executable
 from tests.support.producers import VARIANTS, Minted, Variant
 
-__all__ = ["JOSE_VARIANTS", "NODE", "NPM", "NodeJose", "install_jose"]
+__all__ = ["JOSE_VARIANTS", "NODE", "NodeJose"]
 
 NODE = Component("node", find_executable("NODE", "node"), "install Node.js (apt install nodejs)")
-NPM = Component("npm", find_executable("NPM", "npm"), "install npm (apt install npm)")
 
 # jose 6 signs every algorithm here but Ed448 (under either spelling): WebCrypto has no Ed448.
 JOSE_VARIANTS: tuple[Variant, ...] = tuple(v for v in VARIANTS if v.crv != "Ed448")
@@ -31,33 +30,14 @@ _INSTALL_TIMEOUT = 300.0
 _RUN_TIMEOUT = 120.0
 
 
-def install_jose(npm: Path, directory: Path) -> str | None:
-    """Install ``jose`` from the npm registry into ``directory``; ``None``, or what failed."""
-    (directory / "package.json").write_text('{"private": true, "type": "module"}\n')
-    try:
-        done = subprocess.run(  # noqa: S603 - a fixed command line
-            [str(npm), "install", "--no-audit", "--no-fund", "--loglevel=error", "jose"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=_INSTALL_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return f"npm install jose took over {_INSTALL_TIMEOUT:.0f} s"
-    if done.returncode != 0:
-        last_line = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return f"npm install jose failed: {last_line}"
-    shutil.copy(_SCRIPT, directory / _SCRIPT.name)
-    return None
-
-
 class NodeJose:
     """Runs ``node_jose.mjs`` with the ``jose`` installed in ``directory``."""
 
     def __init__(self, node: Path, directory: Path) -> None:
         self._node = node
         self._directory = directory
+        # An ES module finds its imports beside itself: the script runs from jose's folder.
+        shutil.copy(_SCRIPT, directory / _SCRIPT.name)
 
     @property
     def version(self) -> str:
