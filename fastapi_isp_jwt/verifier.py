@@ -215,9 +215,7 @@ class Verifier:
         except AuthError as error:
             self._report.refused(token, error, started)
             raise
-        if started:
-            self.telemetry.verified("accepted", None, perf_counter() - started)
-        return found.principal
+        return self._accepted(found, started)
 
     def verify_sync(
         self,
@@ -245,9 +243,12 @@ class Verifier:
         except AuthError as error:
             self._report.refused(token, error, started)
             raise
+        return self._accepted(found, started)
+
+    def _accepted(self, verified: _Verified, started: float) -> Principal:
         if started:
             self.telemetry.verified("accepted", None, perf_counter() - started)
-        return found.principal
+        return verified.principal
 
     def health(self) -> tuple[KeyCacheHealth, ...]:
         """The key cache's state, one entry per trusted issuer (for a readiness probe)."""
