@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 PORT ?= 8000
 ISSUER_PORT ?= 8765
 
-.PHONY: help venv chromium lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
+.PHONY: help venv chromium wrk lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
 
 help:
 	@echo "make demo   run the example API against a local issuer (no Auth0 tenant needed);"
@@ -16,7 +16,7 @@ help:
 	@echo "make test   lint, type-check, run every test and build the docs"
 	@echo "make dist   build an sdist and a wheel into dist/"
 	@echo "make test-matrix  the tests on Python 3.10-3.13 and on the lowest dependencies"
-	@echo "make bench  run the benchmarks (not part of make test)"
+	@echo "make bench  run the benchmarks, in-process and on a real server (not part of make test)"
 	@echo "make docs   build the documentation site (mkdocs --strict)"
 	@echo "make docs-serve  serve it on http://127.0.0.1:8001 while you edit"
 
@@ -48,6 +48,16 @@ chromium:
 		echo "chromium: not installed; the browser test is skipped (a failure under CI=true)"; \
 	fi
 
+# The real-server load test (and make bench) drive Debian's wrk, installed the same way.
+wrk:
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		{ apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
+		|| echo "wrk: apt-get could not install it; the real-server load test is skipped"; \
+	else \
+		echo "wrk: not installed; the real-server load test is skipped (a failure under CI=true)"; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -55,7 +65,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-unit: venv chromium
+unit: venv chromium wrk
 	$(BIN)/pytest
 
 # The site must work offline: no page may load a stylesheet or script from elsewhere.
@@ -97,9 +107,9 @@ test-matrix: $(MATRIX_STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py --app-port $(PORT) --issuer-port $(ISSUER_PORT)
 
-bench: venv
+bench: venv wrk
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py --mode both
 
 clean:
 	rm -rf $(VENV) site dist build .pytest_cache .mypy_cache .ruff_cache

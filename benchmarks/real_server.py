@@ -72,8 +72,9 @@ ROWS = (
     Row("floor", "floor: split the token, one RS256 check", "floor", "pool"),
     Row("ours_new", "fastapi-isp-jwt, a new token each request", "ours", "fresh", ours=True),
     Row("pyjwt_preloaded", "hand-written PyJWT (key pre-loaded)", "pyjwt_preloaded", "pool"),
-    Row("pyjwt_tutorial", "tutorial PyJWT (`HTTPBearer` + `PyJWKClient`)", "pyjwt_tutorial",
-        "pool"),  # fmt: skip
+    Row(
+        "pyjwt_tutorial", "tutorial PyJWT (`HTTPBearer` + `PyJWKClient`)", "pyjwt_tutorial", "pool"
+    ),
     *(Row(name, name, name, "pool") for name in PEER_NAMES),
 )
 CROWD_ROWS = ("ours_new", "pyjwt_preloaded")
@@ -124,7 +125,11 @@ class RealResults:
 
     def goals(self) -> list[tuple[str, float | None, float]]:
         return [
-            ("reused token / bare `Depends` (throughput)", self.ratio("ours_same", "depends"), 0.95),
+            (
+                "reused token / bare `Depends` (throughput)",
+                self.ratio("ours_same", "depends"),
+                0.95,
+            ),
             ("new token / floor (throughput)", self.ratio("ours_new", "floor"), 0.90),
         ]
 
