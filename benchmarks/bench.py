@@ -773,8 +773,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile(args.profile, 5000)
         return 0
     if args.mode == "real-server":
-        real = measure_real_server(RealPlan(peers=not args.no_peers, rounds=args.rounds or 5))
-        print(render_real(real))
+        real_plan = RealPlan(peers=not args.no_peers, rounds=args.rounds or 5)
+        print(render_real(measure_real_server(real_plan)))
         return 0
 
     plan = QUICK if args.quick else FULL
@@ -798,7 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = asyncio.run(measure(plan, tokens, issuer))
     _phase(started, "measuring memory in a fresh process")
     results.memory = memory_in_child(plan.rss_tokens)
-    real = None
+    real: RealResults | None = None
     if args.mode == "both":
         _phase(started, "measuring on a real server")
         real = measure_real_server(RealPlan(peers=plan.peers))
