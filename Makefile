@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 PORT ?= 8000
 ISSUER_PORT ?= 8765
 
-.PHONY: help venv components chromium node-jose lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
+.PHONY: help venv components chromium wrk node-jose lint typecheck unit docs docs-serve dist dist-check test test-matrix demo bench clean
 
 help:
 	@echo "make demo   run the example API against a local issuer (no Auth0 tenant needed);"
@@ -16,7 +16,7 @@ help:
 	@echo "make test   lint, type-check, run every test and build the docs"
 	@echo "make dist   build an sdist and a wheel into dist/"
 	@echo "make test-matrix  the tests on Python 3.10-3.13 and on the lowest dependencies"
-	@echo "make bench  run the benchmarks (not part of make test)"
+	@echo "make bench  run the benchmarks, in-process and on a real server (not part of make test)"
 	@echo "make docs   build the documentation site (mkdocs --strict)"
 	@echo "make docs-serve  serve it on http://127.0.0.1:8001 while you edit"
 
@@ -35,11 +35,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
-# Real programs the suite starts: a browser (Debian's chromium, never Playwright's download)
-# and a Redis server (shared DPoP replay stores). Installed only where that needs no password:
-# as root with apt-get. Anywhere else their tests are skipped with one line saying how to get
-# them (and fail under CI=true). Each entry is command:package.
-COMPONENTS := chromium:chromium redis-server:redis-server
+# Real programs the suite starts: a browser (Debian's chromium, never Playwright's download),
+# a Redis server (shared DPoP replay stores) and wrk (the real-server load test). Installed
+# only where that needs no password: as root with apt-get. Anywhere else their tests are
+# skipped with one line saying how to get them (and fail under CI=true). Entries: command:package.
+COMPONENTS := chromium:chromium redis-server:redis-server wrk:wrk
 components:
 	@missing=""; for entry in $(COMPONENTS); do \
 		command -v "$${entry%%:*}" >/dev/null 2>&1 || missing="$$missing $${entry##*:}"; \
@@ -66,6 +66,9 @@ node-jose:
 	else \
 		echo "node-jose: npm not installed; the jose interop tests are skipped"; \
 	fi
+
+# The former name of wrk's part of the step above.
+wrk: components
 
 lint: venv
 	$(BIN)/ruff check .
@@ -116,9 +119,9 @@ test-matrix: $(MATRIX_STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py --app-port $(PORT) --issuer-port $(ISSUER_PORT)
 
-bench: venv
+bench: venv wrk
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py --mode both
 
 clean:
 	rm -rf $(VENV) site dist build .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,8 @@
 
     python benchmarks/bench.py            # the full run (about 90 s on 2 cores)
     python benchmarks/bench.py --quick    # a few iterations, no peers, no chart
+    python benchmarks/bench.py --mode both          # and on a real server (real_server.py)
+    python benchmarks/bench.py --mode real-server   # only that (needs wrk)
 
 One run, interleaved rounds, medians. It prints a Markdown table of per-operation times
 (the floor: raw ``cryptography`` RSA verify and base64url/JSON parsing; ``jwt.decode``
@@ -41,7 +43,7 @@ from typing import Any
 import httpx
 import jwt
 import rss_probe
-from chart import Bar, draw_end_to_end
+from chart import IN_PROCESS_TITLE, REAL_SERVER_TITLE, Bar, Panel, draw_panels
 from contenders import (
     AUDIENCE,
     ISSUER,
@@ -60,6 +62,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwks_server import LocalIssuerServer
 from minting import mint_distinct
+from real_server import RealPlan, RealResults, measure_real_server, render_real
 from rounds import CLOCKS, Case, run_rounds
 
 from fastapi_isp_jwt import JWTAuth
@@ -679,15 +682,26 @@ def memory_in_child(count: int) -> rss_probe.MemoryReport:
     return rss_probe.MemoryReport(**json.loads(completed.stdout))
 
 
-def chart(results: Results, path: Path) -> None:
-    bars = []
-    for route in results.routes:
-        case = results.route_cases.get(route.key)
-        if case is None or not case.seconds_per_op or not route.charted:
-            continue
-        low, high = case.spread
-        bars.append(Bar(route.label, case.median * 1e6, low * 1e6, high * 1e6, ours=route.ours))
-    draw_end_to_end(bars, path, environment(("fastapi",)))
+def chart(results: Results | None, real: RealResults | None, path: Path) -> None:
+    """One panel per mode measured: in-process above, the real server below."""
+    panels = []
+    if results is not None:
+        bars = []
+        for route in results.routes:
+            case = results.route_cases.get(route.key)
+            if case is None or not case.seconds_per_op or not route.charted:
+                continue
+            low, high = case.spread
+            bars.append(Bar(route.label, case.median * 1e6, low * 1e6, high * 1e6, ours=route.ours))
+        panels.append(Panel(IN_PROCESS_TITLE, bars))
+    if real is not None:
+        real_bars = []
+        for item in real.measured.values():
+            if item.loads:
+                low, high = item.spread_us
+                real_bars.append(Bar(item.row.label, item.median_us, low, high, item.row.ours))
+        panels.append(Panel(REAL_SERVER_TITLE, real_bars))
+    draw_panels(panels, path, environment(("fastapi", "uvicorn")))
 
 
 # -- profiles for whoever tunes the hot path ---------------------------------------------
@@ -743,6 +757,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=("verify", "request"),
         help="instead of the benchmark, profile 5,000 new-token verifications or requests",
     )
+    parser.add_argument(
+        "--mode",
+        choices=("in-process", "real-server", "both"),
+        default="in-process",
+        help="in-process (default): httpx.ASGITransport; real-server: uvicorn under wrk",
+    )
     parser.add_argument("--rss-probe", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -751,6 +771,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.profile is not None:
         profile(args.profile, 5000)
+        return 0
+    if args.mode == "real-server":
+        real_plan = RealPlan(peers=not args.no_peers, rounds=args.rounds or 5)
+        print(render_real(measure_real_server(real_plan)))
         return 0
 
     plan = QUICK if args.quick else FULL
@@ -774,9 +798,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = asyncio.run(measure(plan, tokens, issuer))
     _phase(started, "measuring memory in a fresh process")
     results.memory = memory_in_child(plan.rss_tokens)
+    real: RealResults | None = None
+    if args.mode == "both":
+        _phase(started, "measuring on a real server")
+        real = measure_real_server(RealPlan(peers=plan.peers))
     if plan.chart is not None:
-        chart(results, plan.chart)
+        chart(results, real, plan.chart)
     print(render(results, plan, time.perf_counter() - started))
+    if real is not None:
+        print("\n" + render_real(real))
     if plan.chart is not None:
         print(f"\nChart: {plan.chart.relative_to(ROOT)}")
     if args.json is not None:

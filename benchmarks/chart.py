@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,14 +17,53 @@ class Bar:
     ours: bool = False
 
 
+@dataclass(frozen=True)
+class Panel:
+    """One way of calling the routes, and its bars (the first is the no-auth baseline)."""
+
+    title: str
+    bars: Sequence[Bar]
+
+
+IN_PROCESS_TITLE = "In-process: one FastAPI route called through httpx.ASGITransport"
+REAL_SERVER_TITLE = "Real server: uvicorn (uvloop, httptools, 1 worker) under wrk, 16 connections"
+
+
 def draw_end_to_end(bars: Sequence[Bar], path: Path, subtitle: str) -> None:
-    """Save the chart to ``path`` (PNG); the first bar is taken as the no-auth baseline."""
+    """The in-process chart alone (when the real server was not measured)."""
+    draw_panels([Panel(IN_PROCESS_TITLE, bars)], path, subtitle)
+
+
+def draw_panels(panels: Sequence[Panel], path: Path, subtitle: str) -> None:
+    """Save one chart with a panel per mode, stacked, to ``path`` (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers and CI
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(9, 0.55 * len(bars) + 1.6), dpi=110)
+    heights = [0.55 * len(panel.bars) + 1.0 for panel in panels]
+    figure, axes_list = pyplot.subplots(
+        len(panels),
+        1,
+        figsize=(9, sum(heights) + 0.8),
+        dpi=110,
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    for axes, panel in zip((row[0] for row in axes_list), panels, strict=True):
+        _draw_panel(axes, panel)
+    axes_list[-1][0].set_xlabel(
+        "median µs per request, lower is better (whiskers: interquartile range)"
+    )
+    figure.suptitle(subtitle, fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def _draw_panel(axes: Any, panel: Panel) -> None:
+    bars = panel.bars
     positions = list(range(len(bars)))[::-1]  # first bar on top
     medians = [bar.median_us for bar in bars]
     errors = [
@@ -42,14 +82,6 @@ def draw_end_to_end(bars: Sequence[Bar], path: Path, subtitle: str) -> None:
             fontsize=9,
         )
     axes.set_yticks(positions, [bar.label for bar in bars])
-    axes.set_xlabel("median µs per request, lower is better (whiskers: interquartile range)")
     axes.set_xlim(0, max(bar.high_us for bar in bars) * 1.15)
-    axes.set_title(
-        "One FastAPI route called in-process through httpx.ASGITransport\n" + subtitle,
-        fontsize=10,
-    )
+    axes.set_title(panel.title, fontsize=10)
     axes.spines[["top", "right"]].set_visible(False)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    pyplot.close(figure)

@@ -9,8 +9,10 @@ other host is refused.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib
+import json
 import time
 import urllib.error
 import urllib.request
@@ -18,13 +20,15 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi import Depends, FastAPI, HTTPException, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from jwks_server import LocalIssuerServer
 from starlette.requests import HTTPConnection
 
 from fastapi_isp_jwt import JWTAuth, Principal
@@ -36,6 +40,19 @@ AUDIENCE = f"https://platform.dtc.istreamplanet.net/{ORGANIZATION}"
 ROUTE = "/streams"
 
 PEER_NAMES = ("fastapi-auth0", "fastapi-cloudauth", "auth0-fastapi-api")
+
+
+class Tenant(Protocol):
+    """Where the imitated tenant's documents are served: the local issuer server, or its
+    address handed to a server process of its own (``served_apps.py``)."""
+
+    @property
+    def issuer(self) -> str: ...
+
+    @property
+    def jwks_url(self) -> str: ...
+
+    def local_url(self, url: str) -> str: ...
 
 
 @dataclass
@@ -133,7 +150,66 @@ def pyjwt_app(jwks_url: str) -> FastAPI:
     return app
 
 
-def isp_jwt_auth(server: LocalIssuerServer, **options: Any) -> JWTAuth:
+def _unauthorized() -> HTTPException:
+    return HTTPException(401, "Invalid token", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _b64url(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def floor_app(public_key: rsa.RSAPublicKey) -> FastAPI:
+    """The least a token check can cost on a route: split, one RS256 check, the subject.
+
+    No claim is checked and the header is not even decoded: a floor, not a verifier.
+    """
+    app = FastAPI()
+    pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+
+    async def signed_subject(connection: HTTPConnection) -> str:
+        _, _, token = connection.headers.get("authorization", "").partition(" ")
+        try:
+            header, payload, signature = token.split(".")
+            public_key.verify(_b64url(signature), f"{header}.{payload}".encode(), pkcs1, sha256)
+            return str(json.loads(_b64url(payload))["sub"])
+        except (ValueError, KeyError, InvalidSignature):
+            raise _unauthorized() from None
+
+    @app.get(ROUTE)
+    async def streams(subject: str = Depends(signed_subject)) -> dict[str, str]:
+        return {"subject": subject}
+
+    return app
+
+
+def pyjwt_preloaded_app(public_key: rsa.RSAPublicKey) -> FastAPI:
+    """A hand-written PyJWT dependency whose key was loaded once, at start-up."""
+    app = FastAPI()
+    bearer = HTTPBearer()
+
+    async def claims_of(
+        credentials: HTTPAuthorizationCredentials = Depends(bearer),
+    ) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                credentials.credentials,
+                public_key,
+                algorithms=["RS256"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+            )
+        except jwt.PyJWTError:
+            raise _unauthorized() from None
+        return claims
+
+    @app.get(ROUTE)
+    async def streams(claims: dict[str, Any] = Depends(claims_of)) -> dict[str, str]:
+        return {"subject": str(claims["sub"])}
+
+    return app
+
+
+def isp_jwt_auth(server: Tenant, **options: Any) -> JWTAuth:
     """This library as a service configures it, with ``jwks_url`` on the local server."""
     return JWTAuth(domain=DOMAIN, audience=AUDIENCE, jwks_url=server.jwks_url, **options)
 
@@ -156,7 +232,7 @@ class _TenantOverLoopback(urllib.request.BaseHandler):
 
     handler_order = 100  # ahead of the default HTTPS handler
 
-    def __init__(self, server: LocalIssuerServer) -> None:
+    def __init__(self, server: Tenant) -> None:
         self._server = server
         self._plain = urllib.request.build_opener()
 
@@ -167,7 +243,7 @@ class _TenantOverLoopback(urllib.request.BaseHandler):
 
 
 @contextmanager
-def _urllib_tenant_on(server: LocalIssuerServer) -> Iterator[None]:
+def _urllib_tenant_on(server: Tenant) -> Iterator[None]:
     urllib.request.install_opener(urllib.request.build_opener(_TenantOverLoopback(server)))
     try:
         yield
@@ -175,7 +251,7 @@ def _urllib_tenant_on(server: LocalIssuerServer) -> Iterator[None]:
         urllib.request.install_opener(urllib.request.build_opener())
 
 
-def _fastapi_auth0(server: LocalIssuerServer, client: httpx.AsyncClient) -> FastAPI:
+def _fastapi_auth0(server: Tenant, client: httpx.AsyncClient) -> FastAPI:
     # fastapi-auth0 downloads https://<domain>/.well-known/jwks.json with urllib when it is
     # constructed, and has no option for another URL: urllib's own opener hook serves it.
     from fastapi_auth0.auth import Auth0, Auth0User
@@ -191,7 +267,7 @@ def _fastapi_auth0(server: LocalIssuerServer, client: httpx.AsyncClient) -> Fast
     return app
 
 
-def _fastapi_cloudauth(server: LocalIssuerServer, client: httpx.AsyncClient) -> FastAPI:
+def _fastapi_cloudauth(server: Tenant, client: httpx.AsyncClient) -> FastAPI:
     # fastapi_cloudauth.Auth0 builds its JWKS URL from the domain. The same guard is built
     # from the library's public parts instead, with exactly what Auth0.__init__ passes:
     # its Auth0 JWKS class (here given the local URL), the audience, the issuer, the
@@ -215,7 +291,7 @@ def _fastapi_cloudauth(server: LocalIssuerServer, client: httpx.AsyncClient) -> 
     return app
 
 
-def _auth0_fastapi_api(server: LocalIssuerServer, client: httpx.AsyncClient) -> FastAPI:
+def _auth0_fastapi_api(server: Tenant, client: httpx.AsyncClient) -> FastAPI:
     # auth0-fastapi-api takes a documented ``custom_fetch``: the discovery document and
     # the JWKS it names are fetched from the local server through an httpx client.
     # authlib, which it uses, turns its own deprecation warnings on at import; they are
@@ -239,14 +315,14 @@ def _auth0_fastapi_api(server: LocalIssuerServer, client: httpx.AsyncClient) -> 
     return app
 
 
-_PEER_BUILDERS: dict[str, Callable[[LocalIssuerServer, httpx.AsyncClient], FastAPI]] = {
+_PEER_BUILDERS: dict[str, Callable[[Tenant, httpx.AsyncClient], FastAPI]] = {
     "fastapi-auth0": _fastapi_auth0,
     "fastapi-cloudauth": _fastapi_cloudauth,
     "auth0-fastapi-api": _auth0_fastapi_api,
 }
 
 
-def peer_app(name: str, server: LocalIssuerServer, client: httpx.AsyncClient) -> FastAPI:
+def peer_app(name: str, server: Tenant, client: httpx.AsyncClient) -> FastAPI:
     """The app guarded by the peer library ``name``; ImportError when it is not installed."""
     with warnings.catch_warnings():
         # Their imports warn about their own dependencies (pydantic v1 names, authlib.jose).

@@ -21,6 +21,7 @@ import httpx
 
 from fastapi_isp_jwt import io
 from fastapi_isp_jwt.errors import ConfigurationError, IssuerUnavailableError
+from fastapi_isp_jwt.keycache.clients import DownloadClients
 from fastapi_isp_jwt.keycache.flow import Download, Source, download_keys, locate
 from fastapi_isp_jwt.keycache.health import KeyCacheHealth, key_cache_health
 from fastapi_isp_jwt.keycache.policy import Action, FreshnessPolicy
@@ -51,7 +52,8 @@ class JWKSCache:
     bound to an event loop between fetches, so it may be shared by code running in several
     loops (a FastAPI ``TestClient`` used without ``with`` runs each request in a new one).
     ``http_client``/``sync_http_client`` are used when given (and never closed here);
-    otherwise a short-lived client is made for each fetch, fetches being rare.
+    otherwise a short-lived client is made for each fetch (fetches being rare), all of
+    them sharing one TLS context.
 
     Downloads, unknown-key refetches and the key-set gauges are reported to ``telemetry``
     (the process-wide `fastapi_isp_jwt.telemetry.shared` one unless given), and key-cache
@@ -98,6 +100,7 @@ class JWKSCache:
         self._policy = FreshnessPolicy(cooldown=float(cooldown), max_stale=float(max_stale))
         self._http_client = http_client
         self._sync_http_client = sync_http_client
+        self._own_clients = DownloadClients()
         self._clock = clock
         self.fetch_count = 0
         # The in-flight async fetch and the loop it runs in: a task of another (perhaps
@@ -353,12 +356,12 @@ class JWKSCache:
     def _async_client(self) -> AbstractAsyncContextManager[httpx.AsyncClient]:
         if self._http_client is not None:
             return nullcontext(self._http_client)
-        return io.async_client()
+        return self._own_clients.async_()
 
     def _sync_client(self) -> AbstractContextManager[httpx.Client]:
         if self._sync_http_client is not None:
             return nullcontext(self._sync_http_client)
-        return io.sync_client()
+        return self._own_clients.sync()
 
     def _begin_attempt(self, refetch_for: str | None) -> io.Flow[Download]:
         self._policy.begin_attempt(self._clock())

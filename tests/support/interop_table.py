@@ -10,8 +10,8 @@ installed into a temporary directory when Node and npm are on the machine, as in
 from __future__ import annotations
 
 import logging
+import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -21,7 +21,7 @@ from pathlib import Path
 from fastapi_isp_jwt import AuthError
 from tests.support.interop import dev_issuer_tokens, interop_claims, verified_by_jwtauth
 from tests.support.issuer_server import IssuerServer
-from tests.support.node_jose import JOSE_VARIANTS, NODE, NPM, NodeJose, install_jose
+from tests.support.node_jose import JOSE_VARIANTS, NODE, NodeJose
 from tests.support.producers import PRODUCERS, VARIANTS, Minted, Producer, Variant
 
 Column = dict[Variant, str]
@@ -53,6 +53,9 @@ def _verified_by(producer: Producer, dev: dict[Variant, tuple[Minted, str]]) -> 
     return {variant: _verdict(check(variant)) for variant in producer.variants}
 
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
 def _python_columns(server: IssuerServer) -> tuple[dict[str, Column], dict[str, Column]]:
     dev = dev_issuer_tokens(VARIANTS)
     titles = {producer: f"{producer.name} {version(producer.name)}" for producer in PRODUCERS}
@@ -62,11 +65,10 @@ def _python_columns(server: IssuerServer) -> tuple[dict[str, Column], dict[str, 
 
 
 def _jose_columns(server: IssuerServer, directory: Path) -> tuple[str, Column, Column] | str:
-    if NODE.path is None or NPM.path is None:
-        return "node or npm not found"
-    problem = install_jose(NPM.path, directory)
-    if problem is not None:
-        return problem
+    if NODE.path is None:
+        return "node not found"
+    if not (directory / "node_modules" / "jose" / "package.json").is_file():
+        return f"jose is not installed in {directory} (make node-jose installs it)"
     jose = NodeJose(NODE.path, directory)
     minted = jose.mint(JOSE_VARIANTS, interop_claims(server.url))
     accepted = {
@@ -99,9 +101,10 @@ def main() -> int:
     warnings.simplefilter("ignore")
     # Each dev issuer says it is for development only; here that is known.
     logging.getLogger("fastapi_isp_jwt.dev_issuer").setLevel(logging.ERROR)
-    with IssuerServer() as server, tempfile.TemporaryDirectory() as directory:
+    directory = Path(os.environ.get("NODE_JOSE_DIR") or ROOT / ".venv" / "node-jose")
+    with IssuerServer() as server:
         minted_by, verified_by = _python_columns(server)
-        jose = _jose_columns(server, Path(directory))
+        jose = _jose_columns(server, directory)
     if isinstance(jose, str):
         print(f"(Node jose left out: {jose})", file=sys.stderr)
     else:
