@@ -94,6 +94,12 @@ class ResourceMetadata:
         if scopes:
             document["scopes_supported"] = scopes
         document["bearer_methods_supported"] = ["header"]
+        settings = self._auth.settings
+        if settings.dpop != "disabled":
+            # RFC 9728 §2: the DPoP members, when this resource accepts DPoP.
+            algorithms = sorted(settings.dpop_policy.allowed_algorithms)
+            document["dpop_signing_alg_values_supported"] = algorithms
+            document["dpop_bound_access_tokens_required"] = settings.dpop == "required"
         document["resource_name"] = app.title
         return document
 

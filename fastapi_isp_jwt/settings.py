@@ -104,6 +104,12 @@ def _issuer_url(value: str) -> str:
         raise ConfigurationError(f"issuer {value!r} must be an http(s) URL")
     if any(c in value for c in "?#") or any(c.isspace() for c in value):
         raise ConfigurationError(f"issuer {value!r} must not hold a query, fragment or spaces")
+    host = value.split("://", 1)[1]
+    if host.lower().endswith(".auth0.com") and "/" not in host:
+        # Auth0 writes iss with the slash: without it every token would be refused as untrusted.
+        raise ConfigurationError(
+            f"issuer {value!r}: an Auth0 tenant's issuer ends with a slash, {value + '/'!r}"
+        )
     return value
 
 

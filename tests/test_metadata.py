@@ -22,7 +22,7 @@ from mcp.client.auth.utils import (
 )
 from mcp.shared.auth import ProtectedResourceMetadata
 
-from fastapi_isp_jwt import ConfigurationError, JWTAuth, Principal
+from fastapi_isp_jwt import ALGORITHMS, ConfigurationError, JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.challenges import BARE_CHALLENGE
 
@@ -77,8 +77,26 @@ def test_the_path_suffixed_document_describes_the_audience(acme_client: TestClie
         "authorization_servers": ["https://issuer.test/"],
         "scopes_supported": ["streams:read", "streams:write"],
         "bearer_methods_supported": ["header"],
+        "dpop_signing_alg_values_supported": sorted(ALGORITHMS),
+        "dpop_bound_access_tokens_required": False,
         "resource_name": "Streams API",
     }
+
+
+def test_a_service_requiring_dpop_says_so_in_its_document() -> None:
+    auth = JWTAuth(issuer="https://issuer.test/", audience=ACME, dpop="required")
+    app = FastAPI(title="Streams API")
+    auth.install(app)
+    document = TestClient(app).get(f"{WELL_KNOWN}/acme").json()
+    assert document["dpop_bound_access_tokens_required"] is True
+
+
+def test_a_service_without_dpop_leaves_the_dpop_members_out() -> None:
+    auth = JWTAuth(issuer="https://issuer.test/", audience=ACME, dpop="disabled")
+    app = FastAPI(title="Streams API")
+    auth.install(app)
+    document = TestClient(app).get(f"{WELL_KNOWN}/acme").json()
+    assert "dpop_signing_alg_values_supported" not in document
 
 
 def test_the_root_document_describes_the_default_audience(acme_client: TestClient) -> None:

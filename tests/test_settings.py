@@ -220,3 +220,13 @@ def test_a_bad_environment_value_names_the_expected_form_but_not_the_value() -> 
     with pytest.raises(ConfigurationError, match="ISP_JWT_LEEWAY must be a number") as caught:
         options_from_env({"ISP_JWT_LEEWAY": "abc"})
     assert "abc" not in str(caught.value)
+
+
+def test_an_auth0_issuer_without_its_trailing_slash_fails_at_startup() -> None:
+    with pytest.raises(ConfigurationError, match="ends with a slash"):
+        settings(domain=None, issuer="https://istreamplanet.auth0.com")
+
+
+def test_an_auth0_issuer_with_its_trailing_slash_is_kept() -> None:
+    built = settings(domain=None, issuer="https://istreamplanet.us.auth0.com/")
+    assert built.issuers == ("https://istreamplanet.us.auth0.com/",)
