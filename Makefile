@@ -122,6 +122,7 @@ demo: $(DEMO_STAMP)
 bench: venv wrk
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench.py --mode both
+	$(BIN)/python benchmarks/feature_costs.py
 
 clean:
 	rm -rf $(VENV) site dist build .pytest_cache .mypy_cache .ruff_cache
