@@ -581,3 +581,40 @@ def test_no_module_outside_the_testing_package_imports_it(path: Path) -> None:
 )
 def test_only_the_plugin_imports_pytest(path: Path) -> None:
     assert not {n for n in imported_modules(path) if n == "pytest" or n.startswith("_pytest")}
+
+
+def test_an_overridden_auth_downloads_nothing_when_the_app_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    from fastapi_isp_jwt import JWTAuth
+    from fastapi_isp_jwt.testing import make_principal, override_principal
+
+    require_token = JWTAuth(
+        domain="istreamplanet.auth0.com", audience="https://platform.dtc.istreamplanet.net/acme"
+    )
+    app = FastAPI(lifespan=require_token.lifespan)
+
+    @app.get("/me")
+    async def me(principal: Principal = Depends(require_token)) -> str:
+        return principal.subject
+
+    from fastapi_isp_jwt import io
+
+    sent: list[str] = []
+
+    def refuse_to_fetch(client: object, fetch: io.Fetch) -> io.Reply:
+        sent.append(str(fetch.request.url))
+        raise AssertionError("the key cache sent a request")
+
+    # Every request of the library goes through these two: none may be made.
+    monkeypatch.setattr(io, "_fetch_async", refuse_to_fetch)
+    monkeypatch.setattr(io, "_fetch_sync", refuse_to_fetch)
+    with (
+        override_principal(app, require_token, make_principal("auth0|alice")),
+        TestClient(app) as client,
+    ):
+        assert client.get("/me").json() == "auth0|alice"
+    assert sent == []
