@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fastapi_isp_jwt import (
+    DEFAULT_LEEWAY,
     PLATFORM_AUDIENCE_PREFIX,
     AuthError,
     ConfigurationError,
@@ -27,6 +28,7 @@ from fastapi_isp_jwt import (
     Principal,
     Settings,
     Verifier,
+    __version__,
 )
 from fastapi_isp_jwt.dev_issuer import (
     DEFAULT_AUDIENCE,
@@ -140,6 +142,8 @@ def _segment(encoded: str) -> Any:
 
 def _decode(token: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
     """Header and claims, read without any check; or why they cannot be read."""
+    if not token:
+        return "no token given (pass it as an argument, or - to read standard input)"
     parts = token.split(".")
     if len(parts) != 3:
         return f"a JWS has 3 dot-separated parts, this has {len(parts)}"
@@ -184,7 +188,10 @@ def _times(claims: dict[str, Any], now: float) -> list[str]:
     if "nbf" in claims:
         lines.append("  not before " + _when(claims["nbf"], now, "{} ago", "not valid for {}"))
     if "exp" in claims:
-        lines.append("  expires    " + _when(claims["exp"], now, "expired {} ago", "expires in {}"))
+        grace = f", within the {DEFAULT_LEEWAY:g} s leeway"  # still accepted, and says why
+        late = now - claims["exp"] if isinstance(claims["exp"], int | float) else -1
+        expired = "expired {} ago" + (grace if 0 <= late <= DEFAULT_LEEWAY else "")
+        lines.append("  expires    " + _when(claims["exp"], now, expired, "expires in {}"))
     else:
         lines.append("  expires    never (no exp claim)")
     return lines
@@ -257,6 +264,8 @@ def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         out.write(
             "  not verified: give --issuer (or --domain, or --jwks-url) and --audience "
             "to check it\n"
+            if claims is not None
+            else "  invalid: not a token this library could verify\n"
         )
         return EXIT_OK if claims is not None else EXIT_INVALID
     try:
@@ -293,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fastapi-isp-jwt",
         description="Tools for services that verify iStreamPlanet platform access tokens.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = commands.add_parser(

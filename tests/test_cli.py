@@ -493,7 +493,7 @@ def test_dev_issuer_without_uvicorn_says_how_to_install_it(
     status = main(["dev-issuer", "--port", "0", "--key-file", str(tmp_path / "k.json")])
 
     assert status == 2
-    assert "pip install 'fastapi-isp-jwt[dev-issuer]'" in capsys.readouterr().err
+    assert "pip install -e '.[dev-issuer]'" in capsys.readouterr().err
 
 
 def test_dev_issuer_refuses_account_flags_next_to_a_config_file(
@@ -570,3 +570,30 @@ def test_inspect_names_the_stable_reason_code_of_a_refusal(
 ) -> None:
     status, out = run("inspect", issuer.mint_expired(ago=7200), *verify_options(issuer, served))
     assert (status, "  reason: expired\n" in out) == (1, True)
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from fastapi_isp_jwt import __version__
+
+    with pytest.raises(SystemExit) as finished:
+        main(["--version"])
+    assert finished.value.code == 0
+    assert capsys.readouterr().out == f"fastapi-isp-jwt {__version__}\n"
+
+
+def test_inspect_of_empty_input_says_no_token_was_given() -> None:
+    status, out = run("inspect", "-", stdin="")
+    assert status == 1
+    assert "no token given" in out
+
+
+def test_inspect_of_garbage_without_an_issuer_does_not_ask_for_one() -> None:
+    status, out = run("inspect", "garbage")
+    assert status == 1
+    assert "give --issuer" not in out
+    assert "  invalid: not a token this library could verify\n" in out
+
+
+def test_inspect_names_the_leeway_of_a_token_just_expired(issuer: TestIssuer) -> None:
+    _, out = run("inspect", issuer.mint(expires_in=0))
+    assert "expired 0 s ago, within the 30 s leeway" in out

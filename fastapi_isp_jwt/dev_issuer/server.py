@@ -50,7 +50,8 @@ def _bound(
         import uvicorn
     except ModuleNotFoundError:
         raise ImportError(
-            "the dev issuer needs uvicorn: pip install 'fastapi-isp-jwt[dev-issuer]'"
+            "the dev issuer needs uvicorn: pip install uvicorn "
+            "(from a clone of the project: pip install -e '.[dev-issuer]')"
         ) from None
     sock = _bind(config.port)
     try:
