@@ -304,7 +304,9 @@ class Verifier:
                 return known
         if unless_remembered is not None:
             unless_remembered(raw)
-        pending = self._prepare(_bytes_of(raw, self._max_token_bytes), digest)
+        if raw is token:  # bytes as a request carried them: size and ASCII not checked yet
+            raw = _bytes_of(raw, self._max_token_bytes)
+        pending = self._prepare(raw, digest)
         # The key cache answers a trusted key without waiting; only a miss needs I/O.
         key = pending.key_source.cached_key(pending.kid)
         return pending if key is None else self._complete(pending, key)
@@ -355,7 +357,8 @@ class Verifier:
         valid_until = check_claims(payload, self._rules, self._clock())
         audience = self._audiences.match(payload.get("aud"))
         self._organization_claims.check(payload)
-        bound_thumbprint(payload)  # a binding stated badly is refused, whatever the scheme
+        if "cnf" in payload:
+            bound_thumbprint(payload)  # a binding stated badly is refused, whatever the scheme
         principal = build_principal(
             self._principal_class, payload, audience.audiences, audience.organization
         )
