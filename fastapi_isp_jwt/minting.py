@@ -300,7 +300,7 @@ def _holds_unicode_only(value: object) -> bool:
 
 
 def is_unicode_text(text: str) -> bool:
-    """Whether ``text`` is Unicode text, which a lone surrogate (``"\ud800"``) is not.
+    """Whether ``text`` is Unicode text, which a lone surrogate (``"\\ud800"``) is not.
 
     Such strings come from JSON escapes and undecodable command-line bytes; they fail
     wherever they are encoded, so a token must never carry one.
