@@ -113,7 +113,7 @@ $(MATRIX_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[matrix]'
 	touch $(MATRIX_STAMP)
 
-test-matrix: $(MATRIX_STAMP)
+test-matrix: $(MATRIX_STAMP) components node-jose
 	$(BIN)/nox
 
 demo: $(DEMO_STAMP)
