@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -18,7 +19,7 @@ from pydantic import (
 from fastapi_isp_jwt.errors import InvalidTokenError
 from fastapi_isp_jwt.reasons import Reason
 
-__all__ = ["Claims", "Principal", "build_principal"]
+__all__ = ["Claims", "Principal", "build_principal", "share_common_values"]
 
 MACHINE_GRANT_TYPE = "client-credentials"
 
@@ -78,7 +79,7 @@ class Claims(Mapping[str, Any]):
         return hash(frozenset(self.items()))
 
     def __repr__(self) -> str:
-        return f"Claims({self._data!r})"
+        return f"Claims({dict(self.items())!r})"
 
     def __reduce__(self) -> tuple[type[Claims], tuple[dict[str, Any]]]:
         return (Claims, (dict(self.items()),))
@@ -92,6 +93,51 @@ class Claims(Mapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         """The claims as plain JSON-like data (objects as dicts, arrays as lists)."""
         return _thawed(self)  # type: ignore[no-any-return]
+
+    def _laid_out(self) -> tuple[Claims, int]:
+        """Equal claims that share their names and common values; the bytes they hold alone.
+
+        Raises RecursionError for claims nested deeper than Python recurses.
+        """
+        names = tuple(self)
+        values = tuple(
+            _common(self[name]) if name in _COMMON_CLAIMS else self[name] for name in names
+        )
+        index = _layouts.get(names)
+        if index is None:
+            if len(_layouts) >= _LAYOUTS_SIZE:
+                _layouts.clear()
+            index = _layouts[names] = {_common_text(name): at for at, name in enumerate(names)}
+        alone = sum(
+            _weight_of(value)
+            for name, value in zip(names, values, strict=True)
+            if name not in _COMMON_CLAIMS
+        )
+        claims = _LaidOutClaims(index, values)
+        return claims, alone + sys.getsizeof(claims) + sys.getsizeof(values)
+
+
+class _LaidOutClaims(Claims):
+    """Claims as the verified-token cache keeps them: values in a tuple, laid out by an
+    index of names that every token of the same shape shares. Frozen all the way down."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, index: dict[str, int], values: tuple[Any, ...]) -> None:
+        self._index = index
+        self._data = values  # type: ignore[assignment]
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[self._index[key]]  # type: ignore[index]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 class Principal(BaseModel):
@@ -172,8 +218,30 @@ def _text(value: Any) -> str | None:
 
 _from_timestamp = datetime.fromtimestamp
 _UTC = timezone.utc
-_ALL_FIELDS = frozenset(Principal.model_fields)
 _set_attribute = object.__setattr__
+
+
+class _AllFieldsSet(frozenset[str]):
+    """The one "fields set" every trusted principal shares; a copy of it is a set again.
+
+    pydantic copies a model's fields set before it changes it (``model_copy``), and a
+    frozen model never changes it in place: sharing one saves a set per principal, and a
+    change that skipped the copy would fail here rather than reach other principals.
+    """
+
+    __slots__ = ()
+
+    def __copy__(self) -> set[str]:
+        return set(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> set[str]:
+        return set(self)
+
+    def __reduce__(self) -> tuple[type[set[str]], tuple[list[str]]]:
+        return (set, (list(self),))
+
+
+_ALL_FIELDS = _AllFieldsSet(Principal.model_fields)
 
 
 def _trusted_principal(fields: dict[str, Any]) -> Principal:
@@ -184,8 +252,7 @@ def _trusted_principal(fields: dict[str, Any]) -> Principal:
     """
     principal = Principal.__new__(Principal)
     _set_attribute(principal, "__dict__", fields)
-    # A set of its own: model_copy(update=...) adds to it.
-    _set_attribute(principal, "__pydantic_fields_set__", set(_ALL_FIELDS))
+    _set_attribute(principal, "__pydantic_fields_set__", _ALL_FIELDS)
     _set_attribute(principal, "__pydantic_extra__", None)
     _set_attribute(principal, "__pydantic_private__", None)
     return principal
@@ -202,15 +269,16 @@ def build_principal(
     confirmation = payload.get("cnf")
     if type(confirmation) is not dict:
         confirmation = {}
+    # Every key is already in the copy, so it stays a dict sharing the class's key table.
     fields: dict[str, Any] = {
         "subject": payload["sub"],
         "scopes": _scopes_of(payload),
         "audience": audiences,
         "organization": organization,
         "org_id": _text(payload.get("org_id")),
+        "org_name": _text(payload.get("org_name")),
         "bound_key": _text(confirmation.get("jkt")),
         "bound_certificate": _text(confirmation.get("x5t#S256")),
-        "org_name": _text(payload.get("org_name")),
         "client_id": payload.get("azp", payload.get("client_id")),
         "is_machine": payload.get("gty") == MACHINE_GRANT_TYPE,
         "issued_at": None if issued_at is None else _from_timestamp(issued_at, _UTC),
@@ -223,3 +291,105 @@ def build_principal(
         return principal_class.model_validate({**payload, **fields})
     except ValidationError:
         raise InvalidTokenError(Reason.PRINCIPAL) from None
+
+
+# -- what a remembered principal costs -------------------------------------------------
+
+# Claims whose values most tokens of a service repeat word for word.
+_COMMON_CLAIMS = frozenset(
+    {"iss", "aud", "azp", "client_id", "scope", "permissions", "gty", "org_id", "org_name"}
+)
+_PRINCIPAL_TEXT_FIELDS = ("client_id", "org_id", "org_name")
+# Bounded like the scope memo: a service's tokens repeat a few hundred names and values.
+_COMMON_TEXT_SIZE = 4096
+_common_texts: dict[str, str] = {}
+
+
+def _common_text(text: str) -> str:
+    known = _common_texts.get(text)
+    if known is None:
+        if len(_common_texts) >= _COMMON_TEXT_SIZE:
+            _common_texts.clear()
+        _common_texts[text] = known = text
+    return known
+
+
+def _common(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        return _common_text(value)
+    if kind is tuple:
+        return tuple(_common_text(item) if type(item) is str else item for item in value)
+    return value
+
+
+# Shapes of claims (their names, in order) seen lately, each with its index of names.
+_LAYOUTS_SIZE = 256
+_layouts: dict[tuple[str, ...], dict[str, int]] = {}
+
+
+def _weight_of(value: Any) -> int:
+    """Bytes ``value`` holds as Python objects."""
+    size = sys.getsizeof(value)
+    if isinstance(value, Claims):
+        # A nested object: the wrapper is small, the dict behind it is not.
+        return size + _weight_of(dict(value.items()))
+    if isinstance(value, dict):
+        return size + sum(_weight_of(k) + _weight_of(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return size + sum(_weight_of(item) for item in value)
+    return size
+
+
+_PRINCIPAL_OWN_BYTES = sys.getsizeof(Principal.__new__(Principal)) + 2 * sys.getsizeof(
+    datetime.fromtimestamp(0, _UTC)
+)
+_BASE_FIELDS = frozenset(Principal.model_fields)
+_common_scopes: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _fields_template() -> dict[str, Any]:
+    # Attributes set one by one make a dict that shares its key table with the class's
+    # other instances (CPython); a copy of it keeps sharing, and stores values only.
+    template = Principal.__new__(Principal)
+    for name in Principal.model_fields:
+        _set_attribute(template, name, None)
+    return template.__dict__
+
+
+_FIELDS_TEMPLATE = _fields_template()
+
+
+def share_common_values(principal: Principal) -> tuple[Principal, int]:
+    """An equal principal to remember, sharing what many tokens repeat; its own bytes.
+
+    Claim names, and the values of `_COMMON_CLAIMS` (issuer, audience, client, scope,
+    permissions...), then point at one copy each across every principal. The bytes are
+    what it still holds alone (its subject is a claim, counted with them). Raises
+    RecursionError for claims nested deeper than Python recurses.
+    """
+    fields = dict(principal.__dict__)
+    for name in _PRINCIPAL_TEXT_FIELDS:
+        value = fields.get(name)
+        if type(value) is str:
+            fields[name] = _common_text(value)
+    scopes = fields.get("scopes")
+    if type(scopes) is frozenset:
+        if len(_common_scopes) >= _SCOPE_MEMO_SIZE:
+            _common_scopes.clear()
+        fields["scopes"] = _common_scopes.setdefault(scopes, scopes)
+    claims = fields.get("claims")
+    if isinstance(claims, Claims):
+        fields["claims"], alone = claims._laid_out()
+    else:
+        alone = _weight_of(claims)
+    if type(principal) is not Principal:
+        for name, value in fields.items():
+            if name not in _BASE_FIELDS:  # a subclass's own fields: copies of claims, or not
+                alone += _weight_of(value)
+        twin = principal.model_copy(update=fields)
+        return twin, _PRINCIPAL_OWN_BYTES + sys.getsizeof(twin.__dict__) + alone
+    compact = _FIELDS_TEMPLATE.copy()
+    compact.update(fields)  # every key is there already: the copy keeps sharing the table
+    twin = _trusted_principal(compact)
+    return twin, _PRINCIPAL_OWN_BYTES + sys.getsizeof(twin.__dict__) + alone

@@ -42,7 +42,7 @@ from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.keycache.health import KeyCacheHealth
 from fastapi_isp_jwt.keys import VerificationKey
 from fastapi_isp_jwt.organizations import OrganizationPolicy
-from fastapi_isp_jwt.principal import Principal, build_principal
+from fastapi_isp_jwt.principal import Principal, build_principal, share_common_values
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.replay import MemoryReplayStore, ReplayStore, refuse_replay
 from fastapi_isp_jwt.reporting import RefusalReport
@@ -55,21 +55,34 @@ from fastapi_isp_jwt.token import (
     decode_signature,
     split_compact,
 )
-from fastapi_isp_jwt.tokencache import VerifiedTokenCache
+from fastapi_isp_jwt.tokencache import Remembered, VerifiedTokenCache
 
 __all__ = ["Verifier"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Verified:
-    principal: Principal
-    key_source: JWKSCache
-    kid: str | None
-    key: VerificationKey
-    confirmation: Mapping[str, Any] | None  # {"cnf": ...} of a sender-constrained token
+class _Verified(Remembered):
+    """A verified token's principal, with what decides whether it may be served again."""
+
+    __slots__ = ("confirmation", "key", "key_source", "kid", "principal")
+
+    def __init__(
+        self,
+        principal: Principal,
+        key_source: JWKSCache,
+        kid: str | None,
+        key: VerificationKey,
+        confirmation: Mapping[str, Any] | None,  # {"cnf": ...} of a sender-constrained token
+        valid_until: float,
+    ) -> None:
+        super().__init__(valid_until)
+        self.principal = principal
+        self.key_source = key_source
+        self.kid = kid
+        self.key = key
+        self.confirmation = confirmation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _AwaitingKey:
     """A token that passed every I/O-free check and needs a key the cache does not hold."""
 
@@ -250,6 +263,11 @@ class Verifier:
             self.telemetry.verified("accepted", None, perf_counter() - started)
         return verified.principal
 
+    @property
+    def remembered_tokens(self) -> tuple[int, int]:
+        """How many verified tokens are remembered, and the bytes they are weighed at."""
+        return (0, 0) if self._verified is None else self._verified.size
+
     def health(self) -> tuple[KeyCacheHealth, ...]:
         """The key cache's state, one entry per trusted issuer (for a readiness probe)."""
         return tuple(source.health() for source in self.key_sources.values())
@@ -363,14 +381,18 @@ class Verifier:
             self._principal_class, payload, audience.audiences, audience.organization
         )
         confirmation = {"cnf": payload["cnf"]} if "cnf" in payload else None
-        entry = _Verified(principal, pending.key_source, pending.kid, key, confirmation)
-        if self._verified is not None and pending.digest is not None:
-            self._verified.offer(
-                pending.digest,
-                len(pending.signing_input) + len(pending.signature),
-                entry,
-                payload,
-                valid_until,
-                self._clock(),
+        entry = _Verified(
+            principal, pending.key_source, pending.kid, key, confirmation, valid_until
+        )
+        cache, digest = self._verified, pending.digest
+        length = len(pending.signing_input) + len(pending.signature)
+        if cache is not None and digest is not None and cache.admits(digest, length):
+            try:
+                remembered, weight = share_common_values(principal)
+            except RecursionError:
+                return entry  # nested deeper than is worth remembering
+            entry = _Verified(
+                remembered, pending.key_source, pending.kid, key, confirmation, valid_until
             )
+            cache.remember(digest, entry, weight, self._clock())
         return entry

@@ -11,7 +11,7 @@ import pytest
 from pydantic import Field, ValidationError
 
 from fastapi_isp_jwt.errors import InvalidTokenError
-from fastapi_isp_jwt.principal import Claims, Principal, build_principal
+from fastapi_isp_jwt.principal import Claims, Principal, build_principal, share_common_values
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
 
@@ -147,3 +147,76 @@ def test_a_principal_survives_deepcopy_and_pickle() -> None:
 def test_a_principal_is_hashable_like_any_frozen_model() -> None:
     payload = claims(roles=["viewer"])
     assert hash(build(dict(payload))) == hash(build(dict(payload)))
+
+
+# -- a principal as the verified-token cache keeps it ---------------------------------------
+
+
+def remembered(principal: Principal) -> Principal:
+    twin, _ = share_common_values(principal)
+    return twin
+
+
+def test_a_remembered_principal_equals_the_one_it_stands_for() -> None:
+    principal = build(claims(scope="a b", permissions=["c"], roles=["viewer"], meta={"x": [1]}))
+    twin = remembered(principal)
+    assert twin == principal
+    assert twin.model_dump() == principal.model_dump()
+    assert twin.model_dump_json() == principal.model_dump_json()
+    assert hash(twin) == hash(principal)
+    assert twin.model_fields_set == principal.model_fields_set
+
+
+def test_remembered_principals_share_claim_names_and_common_values() -> None:
+    first = remembered(build(claims(sub="auth0|a", iss="https://tenant.example/", azp="spa")))
+    second = remembered(build(claims(sub="auth0|b", iss="https://tenant.example/", azp="spa")))
+    assert first.claims["iss"] is second.claims["iss"]
+    assert first.client_id is second.client_id
+    assert next(iter(first.claims)) is next(iter(second.claims))
+    assert first.claims["sub"] != second.claims["sub"]
+
+
+def test_remembered_claims_read_like_any_claims() -> None:
+    principal = build(claims(roles=["viewer"], meta={"tags": ["a"]}))
+    twin = remembered(principal)
+    assert list(twin.claims) == list(principal.claims)
+    assert len(twin.claims) == len(principal.claims)
+    assert "roles" in twin.claims
+    assert "missing" not in twin.claims
+    assert twin.claims.get("missing", "default") == "default"
+    assert twin.claims["roles"] == ("viewer",)
+    assert isinstance(twin.claims, Claims)
+    assert isinstance(principal.claims, Claims)
+    assert twin.claims.to_dict() == principal.claims.to_dict()
+    assert repr(twin.claims) == repr(principal.claims)
+    with pytest.raises(TypeError):
+        twin.claims["meta"]["tags"] = ("b",)
+
+
+def test_a_copy_with_changes_leaves_the_remembered_principal_alone() -> None:
+    twin = remembered(build(claims()))
+    other = remembered(build(claims(sub="auth0|other")))
+    copied = twin.model_copy(update={"organization": "globex"})
+    assert copied.organization == "globex"
+    assert twin.organization == "acme"
+    assert other.model_fields_set == set(Principal.model_fields)
+
+
+def test_a_remembered_principal_survives_deepcopy_and_pickle() -> None:
+    twin = remembered(build(claims(roles=["viewer"], scope="a b")))
+    assert copy.deepcopy(twin) == twin
+    assert pickle.loads(pickle.dumps(twin)) == twin  # noqa: S301 - our own bytes
+
+
+def test_a_remembered_subclass_keeps_its_own_fields() -> None:
+    principal = build(claims(**{"https://istreamplanet.com/region": "eu"}), StreamingPrincipal)
+    twin = remembered(principal)
+    assert isinstance(twin, StreamingPrincipal)
+    assert twin.region == "eu"
+    assert twin == principal
+
+
+def test_a_remembered_principal_is_weighed_by_what_it_holds_alone() -> None:
+    _, light = share_common_values(build(claims(iss="https://tenant.example/" + "x" * 4000)))
+    _, heavy = share_common_values(build(claims(notes="x" * 4000)))
+    assert heavy - light > 3_500  # the issuer is shared with other tokens; notes are not
