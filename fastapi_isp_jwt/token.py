@@ -31,7 +31,7 @@ __all__ = [
     "split_token",
 ]
 
-_COMPACT_JWS = re.compile(rb"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+_COMPACT_JWS_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 # Header parameters that point at key material. RFC 8725 §3.10: never let the token
 # choose or carry its own key, so a token that tries is refused outright.
 _KEY_CARRYING_HEADERS = ("jku", "jwk", "x5u", "x5c")
@@ -140,10 +140,19 @@ def split_compact(raw: bytes, max_bytes: int) -> tuple[int, int]:
     """
     if len(raw) > max_bytes:
         raise InvalidTokenError(Reason.TOO_LARGE)
-    match = _COMPACT_JWS.fullmatch(raw)
-    if match is None:
+    # bytes.translate deleting the allowed bytes leaves whatever is not allowed: several
+    # times faster than a regular expression over a token of a kilobyte.
+    header_end = raw.find(b".")
+    payload_end = raw.find(b".", header_end + 1)
+    if (
+        header_end < 1
+        or payload_end - header_end < 2
+        or len(raw) - payload_end < 2
+        or raw.count(b".") != 2
+        or raw.translate(None, _COMPACT_JWS_BYTES)
+    ):
         raise InvalidTokenError(Reason.MALFORMED)
-    return match.end(1), match.end(2)
+    return header_end, payload_end
 
 
 def split_token(token: str, max_bytes: int) -> tuple[bytes, int, int]:
