@@ -5,7 +5,8 @@
     python benchmarks/bench.py --mode both      # this and the in-process run, one chart
 
 Each route is served by a uvicorn process of its own on 127.0.0.1; the local issuer runs
-in this process. ``wrk`` (1 thread, 16 connections) loads one route at a time, for a few
+in this process. Each server has a core of its own; ``wrk`` and this process share the
+others. ``wrk`` (1 thread, 16 connections) loads one route at a time, for a few
 seconds, in interleaved rounds (shuffled order each round, the first round dropped); a
 route's figure is the median over rounds of its time per request (1 / throughput). Then
 1,000 connections send new tokens to this library and to the hand-written PyJWT
@@ -32,7 +33,7 @@ from jwks_server import LocalIssuerServer
 from loadgen import Load, TokenFile, run_wrk, wrk_path
 from minting import mint_distinct
 from served_apps import served_environment
-from server_process import ServerProcess
+from server_process import ServerProcess, pin_load_generator, split_cores
 
 from fastapi_isp_jwt.testing import TestIssuer
 
@@ -212,6 +213,7 @@ def measure_real_server(plan: RealPlan) -> RealResults:
                         raise
                     measured[row.key].skipped = f"skipped: {str(exc)[:80]}"
                     servers.pop(row.key).stop()
+            pin_load_generator()  # after minting, which used every core
             load_before = os.getloadavg()[0]
             _rounds(plan, rows, servers, measured, supplies)
             crowd = {
@@ -279,8 +281,8 @@ def render_real(results: RealResults) -> str:
     lines = [
         f"Real server: uvicorn ({loop}, {http}, 1 worker) on 127.0.0.1, one process per route; "
         f"wrk 1 thread, {plan.connections} connections; {plan.rounds} interleaved rounds of "
-        f"{plan.round_seconds} s after a warm-up round; medians. Load average (1 min) "
-        f"{results.load_before:.2f} before, {results.load_after:.2f} after.",
+        f"{plan.round_seconds} s after a warm-up round; medians; {_pinning()}. "
+        f"Load average (1 min) {results.load_before:.2f} before, {results.load_after:.2f} after.",
         "",
         "| route (real server) | µs per request | interquartile µs | req/s | non-2xx + errors |",
         "|---|---:|---:|---:|---:|",
@@ -313,6 +315,14 @@ def render_real(results: RealResults) -> str:
             f"{load.p99_ms:.1f} |"
         )
     return "\n".join(lines)
+
+
+def _pinning() -> str:
+    cores = split_cores()
+    if cores is None:
+        return "nothing pinned (one core)"
+    server, rest = cores
+    return f"each server pinned to core {min(server)}, wrk and this process to {sorted(rest)}"
 
 
 def as_json(results: RealResults) -> dict[str, Any]:

@@ -10,6 +10,7 @@ answer ~40 ms on loopback).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import socket
@@ -31,6 +32,29 @@ def server_flavour() -> tuple[str, str]:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return loop, http
+
+
+@functools.cache
+def split_cores() -> tuple[set[int], set[int]] | None:
+    """The core the server gets to itself, and the cores left for the load generator.
+
+    None with fewer than two cores (or without ``sched_setaffinity``): nothing is pinned.
+    Pinned, the server never shares its core with ``wrk`` or the measuring process, so a
+    round measures the server rather than where the scheduler happened to put things.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None
+    return {cores[-1]}, set(cores[:-1])
+
+
+def pin_load_generator() -> None:
+    """Keep this process (and the ``wrk`` it starts) off the server's core."""
+    cores = split_cores()
+    if cores is not None:
+        os.sched_setaffinity(0, cores[1])
 
 
 def _free_port() -> int:
@@ -78,6 +102,9 @@ class ServerProcess:
         self.process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
             command, cwd=BENCHMARKS, env=env
         )
+        cores = split_cores()
+        if cores is not None:
+            os.sched_setaffinity(self.process.pid, cores[0])
 
     @property
     def pid(self) -> int:

@@ -228,7 +228,9 @@ class Verifier:
         except AuthError as error:
             self._report.refused(token, error, started)
             raise
-        return self._accepted(found, started)
+        if started:
+            self.telemetry.verified("accepted", None, perf_counter() - started)
+        return found.principal
 
     def verify_sync(
         self,
@@ -315,11 +317,18 @@ class Verifier:
         # looked up as they are, and checked once they must be parsed.
         raw = token if type(token) is bytes else _bytes_of(token, self._max_token_bytes)
         digest: bytes | None = None
-        if self._verified is not None and len(raw) <= self._max_token_bytes:
+        cache = self._verified
+        if cache is not None and len(raw) <= self._max_token_bytes:
+            # The path of every repeated token: kept flat, as it is most of the traffic.
             digest = _sha256(raw).digest()
-            known = self._recall(digest)
+            now = self._clock()
+            known = cache.get(digest, now)
+            if self.telemetry.active:
+                self.telemetry.token_cache(hit=known is not None)
             if known is not None:
-                return known
+                if known.key_source.still_trusts(known.kid, known.key):
+                    return known
+                cache.forget(digest)
         if unless_remembered is not None:
             unless_remembered(raw)
         if raw is token:  # bytes as a request carried them: size and ASCII not checked yet
@@ -328,19 +337,6 @@ class Verifier:
         # The key cache answers a trusted key without waiting; only a miss needs I/O.
         key = pending.key_source.cached_key(pending.kid)
         return pending if key is None else self._complete(pending, key)
-
-    def _recall(self, digest: bytes) -> _Verified | None:
-        verified = self._verified
-        assert verified is not None
-        entry = verified.get(digest, self._clock())
-        if self.telemetry.active:
-            self.telemetry.token_cache(hit=entry is not None)
-        if entry is None:
-            return None
-        if entry.key_source.still_trusts(entry.kid, entry.key):
-            return entry
-        verified.forget(digest)
-        return None
 
     def _prepare(self, raw: bytes, digest: bytes | None) -> _AwaitingKey:
         header_end, payload_end = split_compact(raw, self._max_token_bytes)
