@@ -110,6 +110,20 @@ class ServerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server process has used so far (user and system), if readable.
+
+        What the server itself spent, whatever else the machine (or the host under a
+        virtual machine) did meanwhile: time the core was taken away is not counted.
+        """
+        try:
+            with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            return None
+        # Fields 14 and 15 of proc(5), counted after the command name: utime, stime.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
