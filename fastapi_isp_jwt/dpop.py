@@ -204,22 +204,10 @@ def verify_proof(
     `fastapi_isp_jwt.replay.ReplayStore` once the whole request checks out.
     """
     raw, header_end, payload_end = _split(request.proof, policy.max_proof_bytes)
-    header = _decoded(decode_header, raw[:header_end], "header")
+    alg, key, thumbprint = _proof_header(raw[:header_end], policy)
     payload = _decoded(decode_payload, raw[header_end + 1 : payload_end], "payload")
     signature = _decoded(decode_signature, raw[payload_end + 1 :], "signature")
-
-    if type(header.get("typ")) is not str or header["typ"] != PROOF_TYPE:
-        raise InvalidDPoPProofError(Reason.DPOP_PROOF_TYPE)
-    alg = header.get("alg")
-    if type(alg) is not str or alg not in policy.allowed_algorithms:
-        raise InvalidDPoPProofError(Reason.DPOP_PROOF_ALGORITHM)
-    if "crit" in header or "b64" in header:
-        raise InvalidDPoPProofError(Reason.DPOP_PROOF_HEADER)
-    key = _proof_key(header.get("jwk"))
-    algorithm = ALGORITHMS[alg]
-    if not key_fits_algorithm(algorithm, key.kty, key.crv, key.alg):
-        raise InvalidDPoPProofError(Reason.DPOP_PROOF_KEY_MISMATCH)
-    if not algorithm.verify(key.public_key, raw[:payload_end], signature):
+    if not ALGORITHMS[alg].verify(key.public_key, raw[:payload_end], signature):
         raise InvalidDPoPProofError(Reason.DPOP_PROOF_SIGNATURE)
 
     jti = _text_claim(payload, "jti")
@@ -246,7 +234,6 @@ def verify_proof(
     if policy.nonces is not None:
         _check_nonce(payload, policy.nonces, now)
 
-    thumbprint = jwk_thumbprint(header["jwk"])
     replay_key = hashlib.sha256(f"{thumbprint}.{jti}".encode()).hexdigest()
     return VerifiedProof(thumbprint, jti, replay_key)
 
@@ -328,6 +315,35 @@ def _decoded(decode: Callable[[bytes], _T], segment: bytes, part: str) -> _T:
         return decode(segment)
     except InvalidTokenError:
         raise InvalidDPoPProofError(Reason.DPOP_PROOF_ENCODING, part) from None
+
+
+# A client sends the same header segment with every proof: what a segment that passed
+# yields (its key loaded and checked, its thumbprint) is kept, bounded; refusals are not.
+_PROOF_HEADERS_SIZE = 1024
+_proof_headers: dict[bytes, tuple[str, VerificationKey, str]] = {}
+
+
+def _proof_header(segment: bytes, policy: DPoPPolicy) -> tuple[str, VerificationKey, str]:
+    """A proof header's ``alg``, key and key thumbprint, checked in the order refusals go."""
+    known = _proof_headers.get(segment)
+    if known is not None and known[0] in policy.allowed_algorithms:  # alg: the policy's rule
+        return known
+    header = _decoded(decode_header, segment, "header")
+    if type(header.get("typ")) is not str or header["typ"] != PROOF_TYPE:
+        raise InvalidDPoPProofError(Reason.DPOP_PROOF_TYPE)
+    alg = header.get("alg")
+    if type(alg) is not str or alg not in policy.allowed_algorithms:
+        raise InvalidDPoPProofError(Reason.DPOP_PROOF_ALGORITHM)
+    if "crit" in header or "b64" in header:
+        raise InvalidDPoPProofError(Reason.DPOP_PROOF_HEADER)
+    key = _proof_key(header.get("jwk"))
+    if not key_fits_algorithm(ALGORITHMS[alg], key.kty, key.crv, key.alg):
+        raise InvalidDPoPProofError(Reason.DPOP_PROOF_KEY_MISMATCH)
+    known = (alg, key, jwk_thumbprint(header["jwk"]))
+    if len(_proof_headers) >= _PROOF_HEADERS_SIZE:
+        _proof_headers.clear()
+    _proof_headers[segment] = known
+    return known
 
 
 def _proof_key(jwk: object) -> VerificationKey:

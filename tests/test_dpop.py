@@ -41,6 +41,7 @@ from fastapi_isp_jwt.errors import (
     UseDPoPNonceError,
     refusal,
 )
+from fastapi_isp_jwt.keys import VerificationKey, load_jwk
 from fastapi_isp_jwt.minting import SigningKey, dpop_proof
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.testing import TestIssuer
@@ -738,3 +739,47 @@ def test_a_proof_carrying_an_arbitrary_key_is_refused_without_a_crash(jwk: dict[
 def test_a_minted_proof_carries_only_the_public_members_of_its_key() -> None:
     header = json.loads(base64.urlsafe_b64decode(proof().split(".")[0] + "=="))
     assert set(header["jwk"]) == {"kty", "crv", "x", "y"}
+
+
+# -- a proof header seen before ------------------------------------------------------------------
+
+
+def counting_key_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    loaded: list[object] = []
+
+    def counted(jwk: object) -> VerificationKey:
+        loaded.append(jwk)
+        return load_jwk(jwk)
+
+    monkeypatch.setattr("fastapi_isp_jwt.dpop.load_jwk", counted)
+    return loaded
+
+
+def test_the_key_of_a_proof_header_seen_before_is_not_loaded_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer = SigningKey.generate("ES256")
+    loaded = counting_key_loads(monkeypatch)
+    first = verify(proof(key=signer, jti="one"))
+    second = verify(proof(key=signer, jti="two"))
+    assert len(loaded) == 1
+    assert first.thumbprint == second.thumbprint == jwk_thumbprint(signer.public_jwk())
+    assert first.replay_key != second.replay_key
+
+
+def test_a_refused_proof_header_is_checked_again_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer = SigningKey.generate("ES256")
+    loaded = counting_key_loads(monkeypatch)
+    mismatched = proof(key=signer, header={"alg": "ES384"})
+    assert refused(mismatched) is Reason.DPOP_PROOF_KEY_MISMATCH
+    assert refused(mismatched) is Reason.DPOP_PROOF_KEY_MISMATCH
+    assert len(loaded) == 2
+
+
+def test_a_proof_header_seen_before_still_obeys_the_policys_algorithms() -> None:
+    signer = SigningKey.generate("ES256")
+    verify(proof(key=signer, jti="one"))
+    only_rsa = DPoPPolicy(algorithms=["RS256"])
+    assert refused(proof(key=signer, jti="two"), policy=only_rsa) is Reason.DPOP_PROOF_ALGORITHM
