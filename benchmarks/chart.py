@@ -81,7 +81,7 @@ def _draw_panel(axes: Any, panel: Panel) -> None:
             va="center",
             fontsize=9,
         )
-    axes.set_yticks(positions, [bar.label for bar in bars])
+    axes.set_yticks(positions, [bar.label.replace("`", "") for bar in bars])  # Markdown quotes
     axes.set_xlim(0, max(bar.high_us for bar in bars) * 1.15)
     axes.set_title(panel.title, fontsize=10)
     axes.spines[["top", "right"]].set_visible(False)
