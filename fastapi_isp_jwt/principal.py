@@ -214,15 +214,24 @@ _UTC = timezone.utc
 _set_attribute = object.__setattr__
 
 
-class _AllFieldsSet(frozenset[str]):
+class _AllFieldsSet(set[str]):
     """The one "fields set" every trusted principal shares; a copy of it is a set again.
 
     pydantic copies a model's fields set before it changes it (``model_copy``), and a
-    frozen model never changes it in place: sharing one saves a set per principal, and a
-    change that skipped the copy would fail here rather than reach other principals.
+    frozen model never changes it in place: sharing one saves a set per principal. Its
+    serializer needs a real set; any change in place is refused, so that no principal
+    can reach the others through it.
     """
 
     __slots__ = ()
+
+    def _read_only(self, *_: object) -> None:
+        raise TypeError("a verified principal's fields set is shared and read-only")
+
+    add = discard = remove = pop = clear = update = _read_only  # type: ignore[assignment]
+    difference_update = intersection_update = _read_only
+    symmetric_difference_update = _read_only
+    __ior__ = __iand__ = __isub__ = __ixor__ = _read_only  # type: ignore[assignment]
 
     def __copy__(self) -> set[str]:
         return set(self)
@@ -234,7 +243,7 @@ class _AllFieldsSet(frozenset[str]):
         return (set, (list(self),))
 
 
-_ALL_FIELDS = _AllFieldsSet(Principal.model_fields)
+_ALL_FIELDS = _AllFieldsSet(Principal.model_fields)  # set's own constructor: not guarded
 
 
 def _trusted_principal(fields: dict[str, Any]) -> Principal:

@@ -144,6 +144,19 @@ def test_a_principal_survives_deepcopy_and_pickle() -> None:
     assert pickle.loads(pickle.dumps(principal)) == principal  # noqa: S301 - our own bytes
 
 
+def test_a_principal_dumps_only_what_was_set_like_any_model() -> None:
+    principal = build(claims())
+    assert principal.model_dump(exclude_unset=True) == principal.model_dump()
+    assert remembered(principal).model_dump(exclude_unset=True) == principal.model_dump()
+
+
+def test_the_fields_set_principals_share_cannot_be_changed_in_place() -> None:
+    principal = build(claims())
+    with pytest.raises(TypeError, match="read-only"):
+        principal.model_fields_set.add("extra")
+    assert "extra" not in build(claims(sub="auth0|other")).model_fields_set
+
+
 def test_a_principal_is_hashable_like_any_frozen_model() -> None:
     payload = claims(roles=["viewer"])
     assert hash(build(dict(payload))) == hash(build(dict(payload)))
