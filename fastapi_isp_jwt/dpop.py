@@ -248,7 +248,7 @@ def bound_thumbprint(payload: Mapping[str, Any]) -> str | None:
     if "cnf" not in payload:
         return None
     confirmation = payload["cnf"]
-    if type(confirmation) is not dict or not confirmation:
+    if not isinstance(confirmation, Mapping) or not confirmation:  # a JSON object, or frozen
         raise InvalidTokenError(Reason.CLAIM_MALFORMED, "cnf")
     if "jkt" not in confirmation:
         return None  # bound another way (an mTLS certificate, RFC 8705)

@@ -387,8 +387,8 @@ class Verifier:
                 remembered, weight = share_common_values(principal)
             except RecursionError:
                 return entry  # nested deeper than is worth remembering
-            entry = _Verified(
-                remembered, pending.key_source, pending.kid, key, confirmation, valid_until
-            )
+            # The remembered claims hold the same cnf, frozen: no second copy is kept.
+            bound = None if confirmation is None else remembered.claims
+            entry = _Verified(remembered, pending.key_source, pending.kid, key, bound, valid_until)
             cache.remember(digest, entry, weight, self._clock())
         return entry

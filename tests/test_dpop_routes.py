@@ -103,6 +103,15 @@ def test_a_remembered_token_still_needs_a_fresh_proof_each_time(
     assert refused(replayed, "DPoP", "invalid_dpop_proof") == "The DPoP proof was used before"
 
 
+def test_a_remembered_dpop_bound_token_sent_as_bearer_is_still_refused(
+    client: TestClient, bound: str
+) -> None:
+    statuses = [client.get("/streams", headers=dpop(bound)).status_code for _ in range(3)]
+    response = client.get("/streams", headers={"Authorization": f"Bearer {bound}"})
+    assert statuses == [200, 200, 200]
+    refused(response, "Bearer", "invalid_token")
+
+
 def test_a_replayed_proof_is_refused_with_the_dpop_challenge(
     client: TestClient, bound: str
 ) -> None:
@@ -332,6 +341,20 @@ def test_a_certificate_bound_token_with_another_certificate_is_refused(
         "/streams", headers={"Authorization": f"Bearer {token}", **client_cert(certificate())}
     )
     assert refused(response, "Bearer", "invalid_token") == (
+        "The token is bound to another client certificate"
+    )
+
+
+def test_a_remembered_certificate_bound_token_is_still_held_to_its_certificate(
+    proxied: TestClient, issuer: TestIssuer
+) -> None:
+    der = certificate()
+    token = issuer.mint(cnf={"x5t#S256": certificate_thumbprint(der)})
+    own = {"Authorization": f"Bearer {token}", **client_cert(der)}
+    statuses = [proxied.get("/streams", headers=own).status_code for _ in range(3)]
+    other = {"Authorization": f"Bearer {token}", **client_cert(certificate())}
+    assert statuses == [200, 200, 200]
+    assert refused(proxied.get("/streams", headers=other), "Bearer", "invalid_token") == (
         "The token is bound to another client certificate"
     )
 
