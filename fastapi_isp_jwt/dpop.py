@@ -204,11 +204,15 @@ def verify_proof(
     `fastapi_isp_jwt.replay.ReplayStore` once the whole request checks out.
     """
     raw, header_end, payload_end = _split(request.proof, policy.max_proof_bytes)
-    alg, key, thumbprint = _proof_header(raw[:header_end], policy)
+    header = _proof_header(raw[:header_end], policy)
+    alg, key, thumbprint = header
     payload = _decoded(decode_payload, raw[header_end + 1 : payload_end], "payload")
     signature = _decoded(decode_signature, raw[payload_end + 1 :], "signature")
     if not ALGORITHMS[alg].verify(key.public_key, raw[:payload_end], signature):
         raise InvalidDPoPProofError(Reason.DPOP_PROOF_SIGNATURE)
+    if len(_proof_headers) >= _PROOF_HEADERS_SIZE:
+        _proof_headers.clear()
+    _proof_headers[raw[:header_end]] = header  # its key signed this proof: worth keeping
 
     jti = _text_claim(payload, "jti")
     if len(jti) > MAX_JTI_LENGTH:
@@ -317,8 +321,8 @@ def _decoded(decode: Callable[[bytes], _T], segment: bytes, part: str) -> _T:
         raise InvalidDPoPProofError(Reason.DPOP_PROOF_ENCODING, part) from None
 
 
-# A client sends the same header segment with every proof: what a segment that passed
-# yields (its key loaded and checked, its thumbprint) is kept, bounded; refusals are not.
+# A client sends the same header segment with every proof: what a segment yields (its key
+# loaded and checked, its thumbprint) is kept, bounded, once its key has signed a proof.
 _PROOF_HEADERS_SIZE = 1024
 _proof_headers: dict[bytes, tuple[str, VerificationKey, str]] = {}
 
@@ -339,11 +343,7 @@ def _proof_header(segment: bytes, policy: DPoPPolicy) -> tuple[str, Verification
     key = _proof_key(header.get("jwk"))
     if not key_fits_algorithm(ALGORITHMS[alg], key.kty, key.crv, key.alg):
         raise InvalidDPoPProofError(Reason.DPOP_PROOF_KEY_MISMATCH)
-    known = (alg, key, jwk_thumbprint(header["jwk"]))
-    if len(_proof_headers) >= _PROOF_HEADERS_SIZE:
-        _proof_headers.clear()
-    _proof_headers[segment] = known
-    return known
+    return alg, key, jwk_thumbprint(header["jwk"])
 
 
 def _proof_key(jwk: object) -> VerificationKey:

@@ -778,6 +778,17 @@ def test_a_refused_proof_header_is_checked_again_each_time(
     assert len(loaded) == 2
 
 
+def test_a_proof_header_whose_key_did_not_sign_the_proof_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    impostor = SigningKey.generate("ES256")
+    loaded = counting_key_loads(monkeypatch)
+    forged = proof(header={"jwk": impostor.public_jwk()})
+    assert refused(forged) is Reason.DPOP_PROOF_SIGNATURE
+    assert refused(forged) is Reason.DPOP_PROOF_SIGNATURE
+    assert len(loaded) == 2
+
+
 def test_a_proof_header_seen_before_still_obeys_the_policys_algorithms() -> None:
     signer = SigningKey.generate("ES256")
     verify(proof(key=signer, jti="one"))
