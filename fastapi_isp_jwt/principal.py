@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,121 +16,13 @@ from pydantic import (
     field_validator,
 )
 
+from fastapi_isp_jwt.claimset import Claims, adopted, common_text, laid_out, weight_of
 from fastapi_isp_jwt.errors import InvalidTokenError
 from fastapi_isp_jwt.reasons import Reason
 
 __all__ = ["Claims", "Principal", "build_principal", "share_common_values"]
 
 MACHINE_GRANT_TYPE = "client-credentials"
-
-
-def _frozen(value: Any) -> Any:
-    kind = type(value)
-    if kind is list or kind is tuple:
-        return tuple(_frozen(item) for item in value)
-    if kind is dict:
-        return Claims(value)
-    return value
-
-
-def _thawed(value: Any) -> Any:
-    if isinstance(value, Claims):
-        return {key: _thawed(item) for key, item in value.items()}
-    if type(value) is tuple:
-        return [_thawed(item) for item in value]
-    return value
-
-
-class Claims(Mapping[str, Any]):
-    """A token's claims, read-only all the way down: arrays become tuples, objects Claims.
-
-    A verified principal may be answered from the cache to many requests, so nothing a
-    route does to its claims can reach another request. Hashable, copyable and picklable;
-    it serializes back to plain JSON objects and arrays.
-    """
-
-    __slots__ = ("_data",)
-
-    def __init__(self, claims: Mapping[str, Any] | None = None) -> None:
-        self._data: dict[str, Any] = {key: _frozen(value) for key, value in (claims or {}).items()}
-
-    def __getitem__(self, key: str) -> Any:
-        value = self._data[key]
-        kind = type(value)
-        if kind is list or kind is dict:
-            # Frozen on first read: most requests never look at nested claims.
-            value = self._data[key] = _frozen(value)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self.items()))
-
-    def __repr__(self) -> str:
-        return f"Claims({dict(self.items())!r})"
-
-    def __reduce__(self) -> tuple[type[Claims], tuple[dict[str, Any]]]:
-        return (Claims, (dict(self.items()),))
-
-    def __copy__(self) -> Claims:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Claims:
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """The claims as plain JSON-like data (objects as dicts, arrays as lists)."""
-        return _thawed(self)  # type: ignore[no-any-return]
-
-    def _laid_out(self) -> tuple[Claims, int]:
-        """Equal claims that share their names and common values; the bytes they hold alone.
-
-        Raises RecursionError for claims nested deeper than Python recurses.
-        """
-        names = tuple(self)
-        values = tuple(
-            _common(self[name]) if name in _COMMON_CLAIMS else self[name] for name in names
-        )
-        index = _layouts.get(names)
-        if index is None:
-            if len(_layouts) >= _LAYOUTS_SIZE:
-                _layouts.clear()
-            index = _layouts[names] = {_common_text(name): at for at, name in enumerate(names)}
-        alone = sum(
-            _weight_of(value)
-            for name, value in zip(names, values, strict=True)
-            if name not in _COMMON_CLAIMS
-        )
-        claims = _LaidOutClaims(index, values)
-        return claims, alone + sys.getsizeof(claims) + sys.getsizeof(values)
-
-
-class _LaidOutClaims(Claims):
-    """Claims as the verified-token cache keeps them: values in a tuple, laid out by an
-    index of names that every token of the same shape shares. Frozen all the way down."""
-
-    __slots__ = ("_index",)
-
-    def __init__(self, index: dict[str, int], values: tuple[Any, ...]) -> None:
-        self._index = index
-        self._data = values  # type: ignore[assignment]
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[self._index[key]]  # type: ignore[index]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._index)
 
 
 class Principal(BaseModel):
@@ -169,7 +61,7 @@ class Principal(BaseModel):
 
     @field_serializer("claims")
     def _serialize_claims(self, value: Mapping[str, Any]) -> dict[str, Any]:
-        return _thawed(value) if isinstance(value, Claims) else dict(value)
+        return value.to_dict() if isinstance(value, Claims) else dict(value)
 
     def has_scopes(self, *scopes: str) -> bool:
         """Whether every one of ``scopes`` was granted (whole scope tokens, exact match)."""
@@ -277,8 +169,6 @@ def build_principal(
         bound_certificate = _text(confirmation.get("x5t#S256"))
     org_id = get("org_id")
     org_name = get("org_name")
-    claims = Claims.__new__(Claims)
-    claims._data = payload  # nothing else holds it; values freeze when read
     fields: dict[str, Any] = {
         "subject": payload["sub"],
         "scopes": _scopes_of(payload),
@@ -292,7 +182,7 @@ def build_principal(
         "is_machine": get("gty") == MACHINE_GRANT_TYPE,
         "issued_at": None if issued_at is None else _from_timestamp(issued_at, _UTC),
         "expires_at": _from_timestamp(payload["exp"], _UTC),
-        "claims": claims,
+        "claims": adopted(payload),
     }
     if principal_class is Principal:
         return _trusted_principal(fields)
@@ -304,52 +194,7 @@ def build_principal(
 
 # -- what a remembered principal costs -------------------------------------------------
 
-# Claims whose values most tokens of a service repeat word for word.
-_COMMON_CLAIMS = frozenset(
-    {"iss", "aud", "azp", "client_id", "scope", "permissions", "gty", "org_id", "org_name"}
-)
 _PRINCIPAL_TEXT_FIELDS = ("client_id", "org_id", "org_name")
-# Bounded like the scope memo: a service's tokens repeat a few hundred names and values.
-_COMMON_TEXT_SIZE = 4096
-_common_texts: dict[str, str] = {}
-
-
-def _common_text(text: str) -> str:
-    known = _common_texts.get(text)
-    if known is None:
-        if len(_common_texts) >= _COMMON_TEXT_SIZE:
-            _common_texts.clear()
-        _common_texts[text] = known = text
-    return known
-
-
-def _common(value: Any) -> Any:
-    kind = type(value)
-    if kind is str:
-        return _common_text(value)
-    if kind is tuple:
-        return tuple(_common_text(item) if type(item) is str else item for item in value)
-    return value
-
-
-# Shapes of claims (their names, in order) seen lately, each with its index of names.
-_LAYOUTS_SIZE = 256
-_layouts: dict[tuple[str, ...], dict[str, int]] = {}
-
-
-def _weight_of(value: Any) -> int:
-    """Bytes ``value`` holds as Python objects."""
-    size = sys.getsizeof(value)
-    if isinstance(value, Claims):
-        # A nested object: the wrapper is small, the dict behind it is not.
-        return size + _weight_of(dict(value.items()))
-    if isinstance(value, dict):
-        return size + sum(_weight_of(k) + _weight_of(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return size + sum(_weight_of(item) for item in value)
-    return size
-
-
 _PRINCIPAL_OWN_BYTES = sys.getsizeof(Principal.__new__(Principal)) + 2 * sys.getsizeof(
     datetime.fromtimestamp(0, _UTC)
 )
@@ -381,7 +226,7 @@ def share_common_values(principal: Principal) -> tuple[Principal, int]:
     for name in _PRINCIPAL_TEXT_FIELDS:
         value = fields.get(name)
         if type(value) is str:
-            fields[name] = _common_text(value)
+            fields[name] = common_text(value)
     scopes = fields.get("scopes")
     if type(scopes) is frozenset:
         if len(_common_scopes) >= _SCOPE_MEMO_SIZE:
@@ -389,13 +234,13 @@ def share_common_values(principal: Principal) -> tuple[Principal, int]:
         fields["scopes"] = _common_scopes.setdefault(scopes, scopes)
     claims = fields.get("claims")
     if isinstance(claims, Claims):
-        fields["claims"], alone = claims._laid_out()
+        fields["claims"], alone = laid_out(claims)
     else:
-        alone = _weight_of(claims)
+        alone = weight_of(claims)
     if type(principal) is not Principal:
         for name, value in fields.items():
             if name not in _BASE_FIELDS:  # a subclass's own fields: copies of claims, or not
-                alone += _weight_of(value)
+                alone += weight_of(value)
         twin = principal.model_copy(update=fields)
         return twin, _PRINCIPAL_OWN_BYTES + sys.getsizeof(twin.__dict__) + alone
     compact = _FIELDS_TEMPLATE.copy()
