@@ -140,3 +140,27 @@ def test_quick_run_sets_the_reused_token_route_beside_its_references(
     ):
         ratio = line.split(reference + " ", 1)[1].split(",")[0].rstrip(".")
         assert is_number(ratio), (reference, line)
+
+
+def test_the_in_process_pairs_script_gives_both_ratios() -> None:
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), environment.get("PYTHONPATH")])
+    )
+    completed = subprocess.run(  # noqa: S603 (the interpreter running these tests, fixed arguments)
+        [sys.executable, str(ROOT / "benchmarks" / "asgi_pairs.py"), "--rounds", "1"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[4].strip()
+        for line in completed.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| pair")
+    }
+    assert set(rows) == {"one token reused / bare Depends", "a new token / floor"}
+    assert all(is_number(ratio) and float(ratio) > 0 for ratio in rows.values())
