@@ -7,7 +7,9 @@ Each app is called straight through ASGI (no HTTP client, no server), one reques
 another, in interleaved rounds of 300 requests; a pair's ratio is the median of the rounds'
 own ratios, as in real_server.py. Pairs: one token reused against a bare ``Depends``
 returning a ready ``Principal``; a new token each request against the floor route (split,
-one RS256 check). The keys come from an in-memory JWKS: nothing leaves the process.
+one RS256 check); and, for reference, the bare ``Depends`` with a dependency that takes the
+connection and ``SecurityScopes`` as ``JWTAuth`` does, against the bare one. The keys come
+from an in-memory JWKS: nothing leaves the process.
 """
 
 from __future__ import annotations
@@ -31,15 +33,31 @@ from contenders import (
     ready_principal_app,
 )
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.security import SecurityScopes
 from minting import mint_distinct
+from starlette.requests import HTTPConnection
 
-from fastapi_isp_jwt import JWTAuth
+from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
 
 BATCH = 300
 
 Headers = list[tuple[bytes, bytes]]
+
+
+def _ready_principal_with_parameters_app(principal: Principal) -> FastAPI:
+    """The bare ``Depends`` route, with a dependency taking what ``JWTAuth`` takes."""
+    app = FastAPI()
+
+    async def ready(connection: HTTPConnection, security_scopes: SecurityScopes) -> Principal:
+        return principal
+
+    @app.get(ROUTE)
+    async def streams(caller: Principal = Depends(ready)) -> dict[str, str]:
+        return {"subject": caller.subject}
+
+    return app
 
 
 def _headers(token: str) -> Headers:
@@ -103,9 +121,14 @@ async def measure(rounds: int) -> dict[str, tuple[float, float, float]]:
     floor = floor_app(public_key)
     same = [_headers(reused)] * BATCH
     results: dict[str, tuple[float, float, float]] = {}
+    with_parameters = _ready_principal_with_parameters_app(principal)
     for name, (mine, theirs) in {
         "one token reused / bare Depends": (ours, depends),
         "a new token / floor": (ours, floor),
+        "(reference) bare Depends taking JWTAuth's parameters / bare Depends": (
+            with_parameters,
+            depends,
+        ),
     }.items():
         new_tokens = name.startswith("a new")
         mine_us: list[float] = []

@@ -162,5 +162,9 @@ def test_the_in_process_pairs_script_gives_both_ratios() -> None:
         for line in completed.stdout.splitlines()
         if line.startswith("| ") and not line.startswith("| pair")
     }
-    assert set(rows) == {"one token reused / bare Depends", "a new token / floor"}
+    assert set(rows) == {
+        "one token reused / bare Depends",
+        "a new token / floor",
+        "(reference) bare Depends taking JWTAuth's parameters / bare Depends",
+    }
     assert all(is_number(ratio) and float(ratio) > 0 for ratio in rows.values())
