@@ -78,28 +78,6 @@ class Claims(Mapping[str, Any]):
         """The claims as plain JSON-like data (objects as dicts, arrays as lists)."""
         return _thawed(self)  # type: ignore[no-any-return]
 
-    def _laid_out(self) -> tuple[Claims, int]:
-        """Equal claims that share their names and common values; the bytes they hold alone.
-
-        Raises RecursionError for claims nested deeper than Python recurses.
-        """
-        names = tuple(self)
-        values = tuple(
-            _common(self[name]) if name in _COMMON_CLAIMS else self[name] for name in names
-        )
-        index = _layouts.get(names)
-        if index is None:
-            if len(_layouts) >= _LAYOUTS_SIZE:
-                _layouts.clear()
-            index = _layouts[names] = {common_text(name): at for at, name in enumerate(names)}
-        alone = sum(
-            weight_of(value)
-            for name, value in zip(names, values, strict=True)
-            if name not in _COMMON_CLAIMS
-        )
-        claims = _LaidOutClaims(index, values)
-        return claims, alone + sys.getsizeof(claims) + sys.getsizeof(values)
-
 
 class _LaidOutClaims(Claims):
     """Claims as the verified-token cache keeps them: values in a tuple, laid out by an
@@ -182,4 +160,19 @@ def laid_out(claims: Claims) -> tuple[Claims, int]:
 
     Raises RecursionError for claims nested deeper than Python recurses.
     """
-    return claims._laid_out()
+    names = tuple(claims)
+    values = tuple(
+        _common(claims[name]) if name in _COMMON_CLAIMS else claims[name] for name in names
+    )
+    index = _layouts.get(names)
+    if index is None:
+        if len(_layouts) >= _LAYOUTS_SIZE:
+            _layouts.clear()
+        index = _layouts[names] = {common_text(name): at for at, name in enumerate(names)}
+    alone = sum(
+        weight_of(value)
+        for name, value in zip(names, values, strict=True)
+        if name not in _COMMON_CLAIMS
+    )
+    compact = _LaidOutClaims(index, values)
+    return compact, alone + sys.getsizeof(compact) + sys.getsizeof(values)

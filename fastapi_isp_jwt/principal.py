@@ -198,7 +198,6 @@ _PRINCIPAL_TEXT_FIELDS = ("client_id", "org_id", "org_name")
 _PRINCIPAL_OWN_BYTES = sys.getsizeof(Principal.__new__(Principal)) + 2 * sys.getsizeof(
     datetime.fromtimestamp(0, _UTC)
 )
-_BASE_FIELDS = frozenset(Principal.model_fields)
 _common_scopes: dict[frozenset[str], frozenset[str]] = {}
 
 
@@ -239,7 +238,7 @@ def share_common_values(principal: Principal) -> tuple[Principal, int]:
         alone = weight_of(claims)
     if type(principal) is not Principal:
         for name, value in fields.items():
-            if name not in _BASE_FIELDS:  # a subclass's own fields: copies of claims, or not
+            if name not in _ALL_FIELDS:  # a subclass's own fields: copies of claims, or not
                 alone += weight_of(value)
         twin = principal.model_copy(update=fields)
         return twin, _PRINCIPAL_OWN_BYTES + sys.getsizeof(twin.__dict__) + alone

@@ -71,7 +71,7 @@ class _Verified(Remembered):
         key_source: JWKSCache,
         kid: str | None,
         key: VerificationKey,
-        confirmation: Mapping[str, Any] | None,  # {"cnf": ...} of a sender-constrained token
+        confirmation: Mapping[str, Any] | None,  # claims with the cnf of a bound token
         valid_until: float,
     ) -> None:
         super().__init__(valid_until)
@@ -228,9 +228,7 @@ class Verifier:
         except AuthError as error:
             self._report.refused(token, error, started)
             raise
-        if started:
-            self.telemetry.verified("accepted", None, perf_counter() - started)
-        return found.principal
+        return self._accepted(found, started)
 
     def verify_sync(
         self,

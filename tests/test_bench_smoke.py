@@ -40,15 +40,14 @@ TARGET_ROWS = (
 )
 
 
-@pytest.fixture(scope="module")
-def quick_run() -> subprocess.CompletedProcess[str]:
+def run_script(script: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     environment = dict(os.environ)
     # The package is imported from this checkout whether or not it is installed.
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT), environment.get("PYTHONPATH")])
     )
     return subprocess.run(  # noqa: S603 (the interpreter running these tests, fixed arguments)
-        [sys.executable, str(BENCH), "--quick"],
+        [sys.executable, str(script), *arguments],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -56,6 +55,11 @@ def quick_run() -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def quick_run() -> subprocess.CompletedProcess[str]:
+    return run_script(BENCH, "--quick")
 
 
 def table_rows(output: str) -> dict[str, list[str]]:
@@ -143,19 +147,7 @@ def test_quick_run_sets_the_reused_token_route_beside_its_references(
 
 
 def test_the_in_process_pairs_script_gives_both_ratios() -> None:
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), environment.get("PYTHONPATH")])
-    )
-    completed = subprocess.run(  # noqa: S603 (the interpreter running these tests, fixed arguments)
-        [sys.executable, str(ROOT / "benchmarks" / "asgi_pairs.py"), "--rounds", "1"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_script(ROOT / "benchmarks" / "asgi_pairs.py", "--rounds", "1")
     assert completed.returncode == 0, completed.stderr
     rows = {
         line.split("|")[1].strip(): line.split("|")[4].strip()
