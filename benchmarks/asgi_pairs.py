@@ -7,9 +7,11 @@ Each app is called straight through ASGI (no HTTP client, no server), one reques
 another, in interleaved rounds of 300 requests; a pair's ratio is the median of the rounds'
 own ratios, as in real_server.py. Pairs: one token reused against a bare ``Depends``
 returning a ready ``Principal``; a new token each request against the floor route (split,
-one RS256 check); and, for reference, the bare ``Depends`` with a dependency that takes the
-connection and ``SecurityScopes`` as ``JWTAuth`` does, against the bare one. The keys come
-from an in-memory JWKS: nothing leaves the process.
+one RS256 check). Two reference pairs, each against the bare ``Depends``: a dependency that
+takes the connection and ``SecurityScopes`` as ``JWTAuth`` does, and the least a cache hit
+keyed by SHA-256 can cost (header scan, digest, lookup, expiry check, nothing else), which
+shows where the reused token's goal lies. The keys come from an in-memory JWKS: nothing
+leaves the process.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from contenders import (
     floor_app,
     isp_jwt_app,
     ready_principal_app,
+    remembered_token_app,
 )
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, FastAPI
@@ -127,6 +130,10 @@ async def measure(rounds: int) -> dict[str, tuple[float, float, float]]:
         "a new token / floor": (ours, floor),
         "(reference) bare Depends taking JWTAuth's parameters / bare Depends": (
             with_parameters,
+            depends,
+        ),
+        "(reference) least a cache hit keyed by SHA-256 costs / bare Depends": (
+            remembered_token_app(principal, reused, digest=True),
             depends,
         ),
     }.items():

@@ -59,6 +59,20 @@ def test_a_remembered_token_counts_a_cache_hit(
     }
 
 
+@pytest.mark.anyio
+async def test_a_remembered_token_from_a_request_counts_a_cache_hit_and_an_acceptance(
+    verifier: Verifier, issuer: TestIssuer, recorded: Recorded
+) -> None:
+    token = issuer.mint().encode()  # bytes, as the FastAPI layer reads them off a request
+    for _ in range(3):
+        await verifier.verify(token)
+    assert recorded.values("isp_jwt.token_cache.lookups") == {
+        attrs(result="miss"): 2,
+        attrs(result="hit"): 1,
+    }
+    assert recorded.values("isp_jwt.verifications") == {attrs(outcome="accepted"): 3}
+
+
 def test_a_refusal_is_logged_once_with_its_reason_and_never_the_token(
     verifier: Verifier, issuer: TestIssuer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -12,7 +12,11 @@ from fastapi_isp_jwt import (
     InvalidTokenError,
     IssuerUnavailableError,
     JWTAuth,
+    Reason,
+    Settings,
+    Verifier,
 )
+from fastapi_isp_jwt.errors import InvalidDPoPProofError
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.clock import FakeClock
 from tests.support.issuer_server import IssuerServer, closed_port_url
@@ -154,6 +158,19 @@ async def test_the_cache_never_serves_a_token_after_its_expiry(
     clock.advance(1)
     with pytest.raises(InvalidTokenError, match="expired"):
         await auth.verify(token)
+
+
+@pytest.mark.anyio
+async def test_a_remembered_token_is_refused_without_a_proof_when_dpop_is_required(
+    server: IssuerServer, issuer: TestIssuer
+) -> None:
+    verifier = Verifier(Settings(issuer=server.url, audience=ACME, dpop="required"))
+    token = issuer.mint().encode()  # remembered after its second verification
+    for _ in range(3):
+        with pytest.raises(InvalidDPoPProofError) as raised:
+            await verifier.verify(token)
+        assert raised.value.reason is Reason.DPOP_PROOF_MISSING
+    assert verifier.remembered_tokens[0] == 1
 
 
 def test_errors_form_one_hierarchy() -> None:
