@@ -7,6 +7,8 @@ microseconds per verification and each row's ratio to its baseline:
 - a new bearer token each time (the baseline), a new DPoP-bound token with its proof each time,
   its replay check in memory, and in Redis when ``redis-server`` is on the machine (started here
   on 127.0.0.1, no persistence);
+- a reused bearer token (the baseline) and a reused mTLS-bound one whose certificate is read,
+  as ``JWTAuth`` reads it, from the server's ASGI TLS extension on every request;
 - a reused token and a new one with telemetry off (the baseline), with the OpenTelemetry API only
   (no SDK: what most services run), and with the SDK and an in-memory reader.
 
@@ -16,6 +18,7 @@ Keys come from an in-memory JWKS: no network beyond loopback.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import importlib.util
 import shutil
 import statistics
@@ -25,19 +28,26 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from fastapi_isp_jwt import Settings, Verifier
-from fastapi_isp_jwt.dpop import DPoPRequest
+from fastapi_isp_jwt.dpop import DPoPRequest, certificate_thumbprint
 from fastapi_isp_jwt.minting import SigningKey, dpop_proof, jwk_thumbprint
 from fastapi_isp_jwt.replay import MemoryReplayStore, ReplayStore
+from fastapi_isp_jwt.sender import client_certificate
 from fastapi_isp_jwt.telemetry import Telemetry
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.redis_server import RedisServer
 
 ISSUER = "https://tenant.example/"
 URL = "https://api.example/streams"
+DER, PEM = Encoding.DER, Encoding.PEM
 PER_ROUND = 300
 ROUNDS = 7
 
@@ -71,6 +81,31 @@ def dpop_case(issuer: TestIssuer, target: Verifier, count: int) -> Case:
 def reused_case(issuer: TestIssuer, target: Verifier) -> Case:
     token = issuer.mint()
     return lambda n: target.verify(token)
+
+
+def reused_certificate_bound_case(issuer: TestIssuer, target: Verifier) -> Case:
+    """A reused mTLS-bound token, its certificate read off the scope as the adapter does."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    token = issuer.mint(cnf={"x5t#S256": certificate_thumbprint(certificate.public_bytes(DER))})
+    chain = [certificate.public_bytes(PEM).decode("ascii")]
+    scope = {"type": "http", "headers": [], "extensions": {"tls": {"client_cert_chain": chain}}}
+
+    def case(n: int) -> Awaitable[object]:
+        return target.verify(token, certificate=client_certificate(scope, trusted_proxies=()))
+
+    return case
 
 
 async def measure(cases: dict[str, Case]) -> dict[str, float]:
@@ -131,6 +166,15 @@ async def main() -> None:
     print(table("DPoP", await measure(cases), "bearer, new token"))
     if shared is not None:
         shared[1].stop()
+
+    cases = {
+        "bearer, reused token": reused_case(issuer, plain),
+        "mTLS, reused token, certificate from the TLS extension": reused_certificate_bound_case(
+            issuer, plain
+        ),
+    }
+    print()
+    print(table("mTLS", await measure(cases), "bearer, reused token"))
 
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader

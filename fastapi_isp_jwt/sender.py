@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Collection, MutableMapping
 from typing import Any
 
@@ -36,6 +37,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def _from_trusted_proxy(scope: Scope, trusted_proxies: Collection[str]) -> bool:
     client = scope.get("client")
     return bool(trusted_proxies) and client is not None and client[0] in trusted_proxies
+
+
+@functools.lru_cache(maxsize=256)
+def _pem_thumbprint(pem: str) -> str | None:
+    # A connection presents one certificate for all its requests: parsing it costs more
+    # than the rest of a remembered token's check, so each one is parsed once.
+    try:
+        der = x509.load_pem_x509_certificate(pem.encode("ascii")).public_bytes(Encoding.DER)
+    except (ValueError, UnicodeError):
+        return None
+    return certificate_thumbprint(der)
 
 
 def request_url(
@@ -73,13 +85,7 @@ def client_certificate(scope: Scope, *, trusted_proxies: Collection[str]) -> str
     tls = (scope.get("extensions") or {}).get("tls") or {}
     chain = tls.get("client_cert_chain") or ()
     if chain:
-        try:
-            der = x509.load_pem_x509_certificate(chain[0].encode("ascii")).public_bytes(
-                Encoding.DER
-            )
-        except (ValueError, UnicodeError):
-            return None
-        return certificate_thumbprint(der)
+        return _pem_thumbprint(chain[0]) if type(chain[0]) is str else None
     if not _from_trusted_proxy(scope, trusted_proxies):
         return None
     field = _header(scope, b"client-cert")

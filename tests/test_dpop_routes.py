@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Security, WebSocket
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.types import Receive, Scope, Send
 
 from fastapi_isp_jwt import JWTAuth, Principal
 from fastapi_isp_jwt.dpop import certificate_thumbprint
@@ -374,6 +375,67 @@ def test_a_client_cert_header_from_an_untrusted_peer_is_ignored(
     token = issuer.mint(cnf={"x5t#S256": certificate_thumbprint(der)})
     headers = {"Authorization": f"Bearer {token}", **client_cert(der)}
     refused(client.get("/streams", headers=headers), "Bearer", "invalid_token")
+
+
+class TLSServer:
+    """Plays a server that terminates TLS: hands the app the ASGI ``tls`` extension."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.chain: list[Any] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope = {**scope, "extensions": {"tls": {"client_cert_chain": list(self.chain)}}}
+        await self.app(scope, receive, send)
+
+
+def pem(der: bytes) -> str:
+    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode("ascii")
+
+
+@pytest.fixture
+def tls(auth: JWTAuth) -> TLSServer:
+    return TLSServer(make_app(auth))
+
+
+def test_a_certificate_bound_token_with_its_certificate_from_the_tls_extension_is_accepted(
+    tls: TLSServer, issuer: TestIssuer
+) -> None:
+    der = certificate()
+    tls.chain = [pem(der)]
+    token = issuer.mint(cnf={"x5t#S256": certificate_thumbprint(der)})
+    response = TestClient(tls).get("/streams", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+
+
+def test_each_request_is_held_to_the_certificate_its_connection_presents(
+    tls: TLSServer, issuer: TestIssuer
+) -> None:
+    der = certificate()
+    token = issuer.mint(cnf={"x5t#S256": certificate_thumbprint(der)})
+    client = TestClient(tls, raise_server_exceptions=False)
+    headers = {"Authorization": f"Bearer {token}"}
+    statuses = []
+    for chain in ([pem(der)], [pem(certificate())], [pem(der)], [pem(der)]):
+        tls.chain = chain
+        statuses.append(client.get("/streams", headers=headers).status_code)
+    assert statuses == [200, 401, 200, 200]
+
+
+@pytest.mark.parametrize("entry", ["not a certificate", "caf\u00e9", b"bytes, not text", None])
+def test_a_tls_extension_entry_that_is_no_pem_certificate_counts_as_no_certificate(
+    tls: TLSServer, issuer: TestIssuer, entry: object
+) -> None:
+    tls.chain = [entry]
+    client = TestClient(tls, raise_server_exceptions=False)
+    bound = issuer.mint(cnf={"x5t#S256": certificate_thumbprint(certificate())})
+    refused(
+        client.get("/streams", headers={"Authorization": f"Bearer {bound}"}),
+        "Bearer",
+        "invalid_token",
+    )
+    plain = client.get("/streams", headers={"Authorization": f"Bearer {issuer.mint()}"})
+    assert plain.status_code == 200
 
 
 @settings(
