@@ -1002,6 +1002,17 @@ def test_the_module_map_names_every_module_of_the_package() -> None:
     assert documented == actual
 
 
+def test_the_tests_map_names_every_test_file() -> None:
+    tests = ROOT / "tests"
+    mapped = {
+        span
+        for row in table_rows(section(tests / "README.md", "Behaviour → file"))
+        for span in code_spans(row[1])
+    }
+    actual = {str(path.relative_to(tests)) for path in tests.rglob("test_*.py")}
+    assert actual <= mapped, sorted(actual - mapped)
+
+
 def test_the_core_never_imports_fastapi_or_starlette() -> None:
     for module in CORE:
         web = {n for n in imports_of(module) if n.split(".")[0] in ("fastapi", "starlette")}
