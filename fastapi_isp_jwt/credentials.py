@@ -16,7 +16,7 @@ from fastapi_isp_jwt.reasons import Reason
 
 __all__ = ["BLANK", "DPoPToken", "b64token", "websocket_token"]
 
-BLANK = frozenset(b" \t")  # as ints: what indexing a bytes value gives
+BLANK = (b" ", b"\t")
 
 
 class DPoPToken(bytes):

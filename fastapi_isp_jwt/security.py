@@ -250,13 +250,8 @@ class JWTAuth(SecurityBase):
             if connection.scope["type"] == "websocket":
                 return self._websocket_token(connection)
             return self._no_credentials()
-        if (
-            authorization[:7] == b"Bearer "
-            and len(authorization) > 7
-            and authorization[7] not in BLANK
-            and authorization[-1] not in BLANK
-            and self._accepts_bearer
-        ):
+        common = authorization[:7] == b"Bearer " and authorization[7:8] not in BLANK
+        if common and authorization[-1:] not in BLANK and self._accepts_bearer:
             token: bytes = authorization[7:]
             return token  # the common spelling: nothing to trim; grammar checked on a miss
         return self._bearer_token(authorization)
