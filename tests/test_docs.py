@@ -1002,6 +1002,14 @@ def test_the_module_map_names_every_module_of_the_package() -> None:
     assert documented == actual
 
 
+def test_no_module_of_the_package_is_over_400_lines() -> None:
+    lengths = {
+        str(path.relative_to(PACKAGE)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in PACKAGE.rglob("*.py")
+    }
+    assert {name: n for name, n in lengths.items() if n > 400} == {}
+
+
 def test_the_tests_map_names_every_test_file() -> None:
     tests = ROOT / "tests"
     mapped = {
