@@ -162,6 +162,22 @@ def test_a_proof_naming_the_same_url_spelled_otherwise_is_accepted(
     assert response.status_code == 200
 
 
+def test_a_proof_whose_htu_port_has_thousands_of_digits_is_refused(
+    client: TestClient, bound: str
+) -> None:
+    headers = dpop(bound, url="http://testserver:" + "1" * 5000 + "/streams")
+    description = refused(client.get("/streams", headers=headers), "DPoP", "invalid_dpop_proof")
+    assert description == "The DPoP proof htu claim is malformed"
+
+
+def test_a_host_header_whose_port_has_thousands_of_digits_is_another_url(
+    client: TestClient, bound: str
+) -> None:
+    headers = {**dpop(bound), "Host": "testserver:" + "1" * 5000}
+    description = refused(client.get("/streams", headers=headers), "DPoP", "invalid_dpop_proof")
+    assert description == "The DPoP proof is for another URL"
+
+
 def test_a_proof_by_another_key_than_the_bound_one_is_refused(
     client: TestClient, issuer: TestIssuer
 ) -> None:
