@@ -63,7 +63,8 @@ def request_url(
     )
     if public_base_url is not None:
         return public_base_url.rstrip("/") + path
-    scheme = _HTTP_SCHEME.get(scope["scheme"], scope["scheme"])
+    scheme = scope.get("scheme", "http")  # optional in ASGI, "http" (or "ws") if absent
+    scheme = _HTTP_SCHEME.get(scheme, scheme)
     host = _header(scope, b"host")
     if _from_trusted_proxy(scope, trusted_proxies):
         proto = _header(scope, b"x-forwarded-proto")

@@ -278,6 +278,16 @@ def test_a_websocket_handshake_takes_dpop_as_a_get_of_its_http_url(
         assert websocket.receive_json() == {"bound_key": JKT}
 
 
+def test_a_scope_without_a_scheme_is_taken_as_http(auth: JWTAuth, bound: str) -> None:
+    app = make_app(auth)
+
+    async def server_leaving_out_the_scheme(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({k: v for k, v in scope.items() if k != "scheme"}, receive, send)
+
+    client = TestClient(server_leaving_out_the_scheme, raise_server_exceptions=False)
+    assert client.get("/streams", headers=dpop(bound)).status_code == 200
+
+
 def test_two_instances_sharing_a_redis_store_refuse_each_others_replays(
     server: IssuerServer, bound: str, redis_server: Any
 ) -> None:
