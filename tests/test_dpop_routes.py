@@ -278,6 +278,21 @@ def test_a_websocket_handshake_takes_dpop_as_a_get_of_its_http_url(
         assert websocket.receive_json() == {"bound_key": JKT}
 
 
+def test_a_proxy_forwarding_a_websocket_handshake_as_wss_names_its_https_url(
+    server: IssuerServer, bound: str
+) -> None:
+    # Traefik, for one, forwards a handshake's scheme as ws or wss.
+    auth = JWTAuth(issuer=server.url, audience=ACME, trusted_proxies=["testclient"])
+    client = TestClient(make_app(auth))
+    headers = {
+        **dpop(bound, url="https://api.example/control"),
+        "X-Forwarded-Proto": "wss",
+        "X-Forwarded-Host": "api.example",
+    }
+    with client.websocket_connect("/control", headers=headers) as websocket:
+        assert websocket.receive_json() == {"bound_key": JKT}
+
+
 def test_a_scope_without_a_scheme_is_taken_as_http(auth: JWTAuth, bound: str) -> None:
     app = make_app(auth)
 
