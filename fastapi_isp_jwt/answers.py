@@ -21,7 +21,7 @@ from fastapi_isp_jwt.errors import (
     IssuerUnavailableError,
     UseDPoPNonceError,
 )
-from fastapi_isp_jwt.grammar import is_scope_token
+from fastapi_isp_jwt.grammar import is_quotable, is_scope_token
 
 __all__ = ["Challenges", "http_exception", "websocket_exception"]
 
@@ -44,7 +44,8 @@ class Challenges:
         """The challenge for ``error``; ``dpop``: the refused request used the DPoP scheme."""
         dpop = dpop or isinstance(error, (InvalidDPoPProofError, UseDPoPNonceError))
         details = []
-        if resource_metadata is not None:
+        if resource_metadata is not None and is_quotable(resource_metadata):
+            # Built from the request's Host header: only a URL that can be quoted as it is.
             details.append(f'resource_metadata="{resource_metadata}"')
         if error.error is not None:
             details.append(f'error="{error.error}"')

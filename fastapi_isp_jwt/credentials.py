@@ -40,7 +40,10 @@ def websocket_token(
     """The token a WebSocket handshake carries outside headers, if the application allows it."""
     token: str | None = None
     if query_param is not None:
-        token = connection.query_params.get(query_param)
+        given = connection.query_params.getlist(query_param)
+        if len(given) > 1:
+            raise InvalidRequestError(Reason.CREDENTIALS_MALFORMED)  # several tokens
+        token = given[0] if given else None
     if token is None and subprotocol:
         offered = [
             part.strip()

@@ -63,7 +63,7 @@ def request_url(
     )
     if public_base_url is not None:
         return public_base_url.rstrip("/") + path
-    scheme = _HTTP_SCHEME.get(scope["scheme"], scope["scheme"])
+    scheme: str = scope.get("scheme", "http")  # optional in ASGI, "http" (or "ws") if absent
     host = _header(scope, b"host")
     if _from_trusted_proxy(scope, trusted_proxies):
         proto = _header(scope, b"x-forwarded-proto")
@@ -73,7 +73,8 @@ def request_url(
     if host is None:
         server = scope.get("server") or ("localhost", None)
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
-    return f"{scheme}://{host}{path}"
+    # Some proxies forward a handshake's scheme as ws/wss too: it is an http(s) request.
+    return f"{_HTTP_SCHEME.get(scheme, scheme)}://{host}{path}"
 
 
 def client_certificate(scope: Scope, *, trusted_proxies: Collection[str]) -> str | None:

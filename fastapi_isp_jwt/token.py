@@ -87,12 +87,18 @@ _NOT_TEXT = re.compile(
 
 
 def _holds_non_text(value: object) -> bool:
-    if isinstance(value, str):
-        return _NOT_TEXT.search(value) is not None
-    if isinstance(value, dict):
-        return any(_holds_non_text(k) or _holds_non_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_non_text(item) for item in value)
+    # A loop, not recursion: JSON the parser could nest is never too deep to check.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _NOT_TEXT.search(item) is not None:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

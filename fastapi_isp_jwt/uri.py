@@ -44,7 +44,9 @@ def normalized_http_url(url: str) -> str | None:
     host = _PERCENT.sub(_upper_escape, _percent_normalized(authority[1]).lower())
     port = authority[2]
     if port:
-        number = int(port)
+        # Leading zeros are allowed, and int() refuses more than 4300 digits.
+        digits = port.lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 5 else 65536
         if number > 65535:
             return None
         if number != _DEFAULT_PORTS[scheme]:

@@ -9,7 +9,7 @@ import pytest
 from fastapi import Depends, FastAPI, Security
 from fastapi.testclient import TestClient
 
-from fastapi_isp_jwt import ConfigurationError, JWTAuth, Principal
+from fastapi_isp_jwt import ConfigurationError, JWTAuth, MissingCredentialsError, Principal, Reason
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.challenges import BARE_CHALLENGE
 from tests.support.faults import server_error
@@ -306,3 +306,14 @@ def test_a_route_scope_that_is_not_a_scope_token_is_left_out_of_the_challenge(
     response = TestClient(app).get("/odd", headers=bearer(issuer.mint()))
     assert response.status_code == 403
     assert response.headers["www-authenticate"].endswith('scope="streams:write"')
+
+
+def test_a_document_url_that_cannot_be_quoted_is_left_out_of_the_challenge(
+    auth: JWTAuth,
+) -> None:
+    # Starlette before it checked Host headers built the URL from whatever Host was sent.
+    challenge = auth.www_authenticate(
+        MissingCredentialsError(Reason.CREDENTIALS_MISSING),
+        resource_metadata='http://a", error="x/.well-known/oauth-protected-resource',
+    )
+    assert challenge == BARE_CHALLENGE

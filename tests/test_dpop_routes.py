@@ -162,6 +162,22 @@ def test_a_proof_naming_the_same_url_spelled_otherwise_is_accepted(
     assert response.status_code == 200
 
 
+def test_a_proof_whose_htu_port_has_thousands_of_digits_is_refused(
+    client: TestClient, bound: str
+) -> None:
+    headers = dpop(bound, url="http://testserver:" + "1" * 5000 + "/streams")
+    description = refused(client.get("/streams", headers=headers), "DPoP", "invalid_dpop_proof")
+    assert description == "The DPoP proof htu claim is malformed"
+
+
+def test_a_host_header_whose_port_has_thousands_of_digits_is_another_url(
+    client: TestClient, bound: str
+) -> None:
+    headers = {**dpop(bound), "Host": "testserver:" + "1" * 5000}
+    description = refused(client.get("/streams", headers=headers), "DPoP", "invalid_dpop_proof")
+    assert description == "The DPoP proof is for another URL"
+
+
 def test_a_proof_by_another_key_than_the_bound_one_is_refused(
     client: TestClient, issuer: TestIssuer
 ) -> None:
@@ -260,6 +276,31 @@ def test_a_websocket_handshake_takes_dpop_as_a_get_of_its_http_url(
     headers = dpop(bound, url="http://testserver/control")
     with client.websocket_connect("/control", headers=headers) as websocket:
         assert websocket.receive_json() == {"bound_key": JKT}
+
+
+def test_a_proxy_forwarding_a_websocket_handshake_as_wss_names_its_https_url(
+    server: IssuerServer, bound: str
+) -> None:
+    # Traefik, for one, forwards a handshake's scheme as ws or wss.
+    auth = JWTAuth(issuer=server.url, audience=ACME, trusted_proxies=["testclient"])
+    client = TestClient(make_app(auth))
+    headers = {
+        **dpop(bound, url="https://api.example/control"),
+        "X-Forwarded-Proto": "wss",
+        "X-Forwarded-Host": "api.example",
+    }
+    with client.websocket_connect("/control", headers=headers) as websocket:
+        assert websocket.receive_json() == {"bound_key": JKT}
+
+
+def test_a_scope_without_a_scheme_is_taken_as_http(auth: JWTAuth, bound: str) -> None:
+    app = make_app(auth)
+
+    async def server_leaving_out_the_scheme(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({k: v for k, v in scope.items() if k != "scheme"}, receive, send)
+
+    client = TestClient(server_leaving_out_the_scheme, raise_server_exceptions=False)
+    assert client.get("/streams", headers=dpop(bound)).status_code == 200
 
 
 def test_two_instances_sharing_a_redis_store_refuse_each_others_replays(

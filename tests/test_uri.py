@@ -14,6 +14,7 @@ from fastapi_isp_jwt.uri import normalized_http_url
         ("https://api.example.com:443/a", "https://api.example.com/a"),
         ("http://api.example.com:80/a", "http://api.example.com/a"),
         ("http://api.example.com:0080/a", "http://api.example.com/a"),
+        ("http://api.example.com:" + "0" * 5000 + "80/a", "http://api.example.com/a"),
         ("http://api.example.com:/a", "http://api.example.com/a"),
         ("https://api.example.com:8443/a", "https://api.example.com:8443/a"),
         ("https://api.example.com:80/a", "https://api.example.com:80/a"),
@@ -60,3 +61,7 @@ def test_equivalent_spellings_normalize_to_one(url: str, normalized: str) -> Non
 )
 def test_what_is_no_absolute_http_url_has_no_normal_form(url: str) -> None:
     assert normalized_http_url(url) is None
+
+
+def test_a_port_of_thousands_of_digits_has_no_normal_form() -> None:
+    assert normalized_http_url("https://api.example.com:" + "1" * 5000 + "/") is None

@@ -75,6 +75,15 @@ def test_a_token_in_the_opted_in_subprotocol_is_accepted(auth: JWTAuth, issuer: 
         assert ws.receive_json() == {"subject": "auth0|p"}
 
 
+def test_a_query_parameter_given_twice_is_refused_as_malformed(
+    auth: JWTAuth, issuer: TestIssuer
+) -> None:
+    # Which of two tokens counts is what a proxy and the service could disagree on.
+    query = f"access_token={issuer.mint('auth0|a')}&access_token={issuer.mint('auth0|b')}"
+    code, reason = refused_with(TestClient(make_app(auth)), f"/events?{query}")
+    assert (code, reason) == (1008, "The bearer token is malformed")
+
+
 def test_the_query_parameter_is_ignored_unless_opted_in(
     server: IssuerServer, issuer: TestIssuer
 ) -> None:

@@ -329,6 +329,17 @@ def test_deeply_nested_json_is_refused_not_crashed(
     assert description == "The token payload is not a JSON object"
 
 
+def test_json_nested_within_the_parsers_reach_and_holding_an_escape_is_not_a_server_error(
+    client: TestClient, header: dict[str, Any], claims: dict[str, Any]
+) -> None:
+    # Parsed fine, but an escape makes the I-JSON text check walk the whole nesting.
+    opened = json.dumps(header)[:-1].encode() + b',"x":"\\u00e9","n":' + b"[" * 400
+    raw = opened + b"]" * 400 + b"}"
+    token = f"{b64url(raw)}.{segment(claims)}.{b64url(b'not a signature')}"
+    description = assert_refused(client.get("/streams", headers=bearer(token)))
+    assert description == "The token signature is invalid"
+
+
 def _longest_token_within(issuer: TestIssuer, header: dict[str, Any], cap: int) -> str:
     """The longest genuine token of at most ``cap`` characters (a filler claim takes the slack).
 
