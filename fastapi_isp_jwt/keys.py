@@ -35,6 +35,13 @@ _OKP_CURVES: dict[str, tuple[type[ed25519.Ed25519PublicKey] | type[ed448.Ed448Pu
     "Ed25519": (ed25519.Ed25519PublicKey, 32),
     "Ed448": (ed448.Ed448PublicKey, 57),
 }
+# The RFC 8032 curves as (field prime, a, d, doublings that clear the cofactor).
+_P25519 = 2**255 - 19
+_P448 = 2**448 - 2**224 - 1
+_EDWARDS: dict[str, tuple[int, int, int, int]] = {
+    "Ed25519": (_P25519, -1, -121665 * pow(121666, -1, _P25519) % _P25519, 3),
+    "Ed448": (_P448, 1, -39081 % _P448, 2),
+}
 
 # Which JWK "alg" values each kind of key may declare. Anything else (HS256, "none", an EC
 # algorithm on an RSA key...) is a key whose purpose we cannot honour, so it is skipped.
@@ -262,11 +269,38 @@ def _okp_key(
     if alg is not None and alg not in (EDDSA, crv):
         raise KeySetError('the JWK "alg" does not fit its curve')
     kind, size = _OKP_CURVES[crv]
+    public = _b64_member(jwk, "x", size)
+    if _has_small_order(crv, public):
+        raise KeySetError("the OKP key is a point of small order")
     try:
-        return kind.from_public_bytes(_b64_member(jwk, "x", size))
+        return kind.from_public_bytes(public)
     except UnsupportedAlgorithm:
         # An OpenSSL built without Ed448 (cryptography's own wheels have it).
         raise KeySetError("unsupported OKP curve") from None
+
+
+def _has_small_order(crv: str, public: bytes) -> bool:
+    """Whether ``public`` encodes a point of small order, under which signatures are forged.
+
+    With such a key, R = the neutral point and S = 0 pass OpenSSL's Ed25519 check for a good
+    share of all messages. A point of small order is one that doublings (as many as the
+    cofactor has factors 2) take to the neutral point, y = 1. Doubling needs y alone:
+    x² = (y² - 1) / (d y² - a), then y' = (y² - a x²) / (1 - d x² y²) (RFC 8032 §5, the
+    twisted Edwards doubling), here with y = Y / Z so that no step needs an inverse.
+    """
+    p, a, d, doublings = _EDWARDS[crv]
+    y = int.from_bytes(public, "little") & ((1 << (8 * len(public) - 1)) - 1)  # sign bit off
+    y_, z_ = y % p, 1  # an encoding of y beyond p names the same point, if read at all
+    for _ in range(doublings):
+        yy, zz = y_ * y_ % p, z_ * z_ % p
+        numerator, denominator = (yy - zz) % p, (d * yy - a * zz) % p  # x² = n / d
+        if denominator == 0:
+            return False  # no point of the curve has this y
+        y_ = (yy * denominator - a * numerator * zz) % p
+        z_ = (denominator * zz - d * numerator * yy) % p
+        if z_ == 0:
+            return False
+    return y_ == z_
 
 
 def _optional_str(jwk: Mapping[str, object], name: str) -> str | None:

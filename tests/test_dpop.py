@@ -307,6 +307,17 @@ def test_a_proof_whose_jwk_declares_another_alg_is_refused() -> None:
     assert refused(proof(header={"jwk": jwk})) is Reason.DPOP_PROOF_KEY
 
 
+def test_a_proof_under_an_ed25519_key_of_small_order_is_refused() -> None:
+    # The neutral point as the key: R = neutral point, S = 0 passes OpenSSL for every message.
+    neutral = (1).to_bytes(32, "little")
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(neutral).decode()[:43]}
+    header = segment({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk})
+    claims = {"jti": "j1", "htm": "GET", "htu": URL, "iat": NOW, "ath": access_token_hash(TOKEN)}
+    signature = base64.urlsafe_b64encode(neutral + bytes(32)).decode().rstrip("=")
+    forged = f"{header}.{segment(claims)}.{signature}"
+    assert refused(forged) is Reason.DPOP_PROOF_KEY
+
+
 def test_a_proof_signed_by_another_key_than_its_jwk_is_refused() -> None:
     impostor = SigningKey.generate("ES256")
     assert refused(proof(header={"jwk": impostor.public_jwk()})) is Reason.DPOP_PROOF_SIGNATURE

@@ -7,6 +7,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x25519
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
@@ -109,6 +110,65 @@ def test_okp_key_may_name_either_spelling_of_its_curves_algorithm(alg: str, crv:
     jwk["alg"] = alg
 
     assert load_jwk(jwk).alg == alg
+
+
+# Every point of small order of Ed25519 (the neutral point; order 2; order 4 with either sign
+# of x; order 8, two values of y with either sign), as RFC 8032 encodes them.
+ED25519_SMALL_ORDER = [
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+]
+
+
+def okp_jwk(crv: str, public: bytes) -> dict[str, Any]:
+    return {"kty": "OKP", "crv": crv, "x": b64url(public)}
+
+
+@pytest.mark.parametrize("encoded", ED25519_SMALL_ORDER)
+def test_under_an_ed25519_point_of_small_order_signatures_are_forged(encoded: str) -> None:
+    # Why such keys are refused: R = the neutral point and S = 0 pass for many messages.
+    public = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(encoded))
+    forged = bytes.fromhex(ED25519_SMALL_ORDER[0]) + bytes(32)
+    passed = 0
+    for n in range(64):
+        try:
+            public.verify(forged, b"message %d" % n)
+            passed += 1
+        except InvalidSignature:
+            pass
+    assert passed > 0
+
+
+@pytest.mark.parametrize("encoded", ED25519_SMALL_ORDER)
+def test_an_ed25519_key_of_small_order_is_refused(encoded: str) -> None:
+    with pytest.raises(KeySetError, match="small order"):
+        load_jwk(okp_jwk("Ed25519", bytes.fromhex(encoded)))
+
+
+def test_an_ed25519_key_of_small_order_spelled_beyond_the_field_prime_is_refused() -> None:
+    neutral_again = (2**255 - 19 + 1).to_bytes(32, "little")
+    with pytest.raises(KeySetError, match="small order"):
+        load_jwk(okp_jwk("Ed25519", neutral_again))
+
+
+@pytest.mark.parametrize(("y", "x_sign"), [(1, 0), (2**448 - 2**224 - 2, 0), (0, 0), (0, 1)])
+def test_an_ed448_key_of_small_order_is_refused(y: int, x_sign: int) -> None:
+    encoded = bytearray(y.to_bytes(57, "little"))
+    encoded[56] |= x_sign << 7
+    with pytest.raises(KeySetError, match="small order"):
+        load_jwk(okp_jwk("Ed448", bytes(encoded)))
+
+
+@pytest.mark.parametrize("crv", ["Ed25519", "Ed448"])
+def test_genuine_okp_keys_are_never_taken_for_keys_of_small_order(crv: str) -> None:
+    for _ in range(200):
+        assert load_jwk(SigningKey.generate(crv).public_jwk()).crv == crv
 
 
 def test_ed448_jwk_of_the_wrong_length_is_refused() -> None:
