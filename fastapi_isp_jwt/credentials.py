@@ -50,8 +50,8 @@ def websocket_token(
             for value in connection.headers.getlist("sec-websocket-protocol")
             for part in value.split(",")
         ]
-        for index, name in enumerate(offered[:-1]):
-            if name.lower() == "bearer":
-                token = offered[index + 1]
-                break
+        tokens = [offered[n + 1] for n, name in enumerate(offered[:-1]) if name.lower() == "bearer"]
+        if len(tokens) > 1:
+            raise InvalidRequestError(Reason.CREDENTIALS_MALFORMED)  # several tokens
+        token = tokens[0] if tokens else None
     return None if token is None else token.encode("utf-8", "surrogatepass")

@@ -84,6 +84,14 @@ def test_a_query_parameter_given_twice_is_refused_as_malformed(
     assert (code, reason) == (1008, "The bearer token is malformed")
 
 
+def test_a_subprotocol_offering_two_bearer_tokens_is_refused_as_malformed(
+    auth: JWTAuth, issuer: TestIssuer
+) -> None:
+    offered = ["bearer", issuer.mint("auth0|a"), "bearer", issuer.mint("auth0|b")]
+    code, reason = refused_with(TestClient(make_app(auth)), "/events", subprotocols=offered)
+    assert (code, reason) == (1008, "The bearer token is malformed")
+
+
 def test_the_query_parameter_is_ignored_unless_opted_in(
     server: IssuerServer, issuer: TestIssuer
 ) -> None:
