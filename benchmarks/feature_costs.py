@@ -18,7 +18,6 @@ Keys come from an in-memory JWKS: no network beyond loopback.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import importlib.util
 import shutil
 import statistics
@@ -28,11 +27,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
@@ -43,6 +38,7 @@ from fastapi_isp_jwt.replay import MemoryReplayStore, ReplayStore
 from fastapi_isp_jwt.sender import client_certificate
 from fastapi_isp_jwt.telemetry import Telemetry
 from fastapi_isp_jwt.testing import TestIssuer
+from tests.support.certificates import self_signed
 from tests.support.redis_server import RedisServer
 
 ISSUER = "https://tenant.example/"
@@ -85,19 +81,7 @@ def reused_case(issuer: TestIssuer, target: Verifier) -> Case:
 
 def reused_certificate_bound_case(issuer: TestIssuer, target: Verifier) -> Case:
     """A reused mTLS-bound token, its certificate read off the scope as the adapter does."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    certificate = self_signed()
     token = issuer.mint(cnf={"x5t#S256": certificate_thumbprint(certificate.public_bytes(DER))})
     chain = [certificate.public_bytes(PEM).decode("ascii")]
     scope = {"type": "http", "headers": [], "extensions": {"tls": {"client_cert_chain": chain}}}

@@ -8,16 +8,12 @@ scheme the request used, never a 500 and never the token or proof echoed.
 from __future__ import annotations
 
 import base64
-import datetime
 from typing import Any
 
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from fastapi import Depends, FastAPI, Security, WebSocket
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +25,7 @@ from fastapi_isp_jwt.dpop import certificate_thumbprint
 from fastapi_isp_jwt.minting import SigningKey, dpop_proof, jwk_thumbprint
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.security.mutations import character_substitutions, insertions_and_deletions
+from tests.support.certificates import self_signed
 from tests.support.issuer_server import IssuerServer
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
@@ -340,20 +337,7 @@ def test_an_unreachable_replay_store_answers_503_with_retry_after(
 
 
 def certificate() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    built = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return built.public_bytes(Encoding.DER)
+    return self_signed().public_bytes(Encoding.DER)
 
 
 def client_cert(der: bytes) -> dict[str, str]:

@@ -9,19 +9,17 @@ is such an extension.
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
 from fastapi_isp_jwt.testing import SigningKey, TestIssuer
 from tests.security.hostile import assert_refused, b64url, bearer, segment, sign, signature_of
+from tests.support.certificates import self_signed
 from tests.support.issuer_server import IssuerServer
 
 
@@ -38,18 +36,7 @@ def attacker_server(attacker: SigningKey) -> Iterator[IssuerServer]:
 
 
 def _self_signed_certificate(key: SigningKey) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "istreamplanet.auth0.com")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.private_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key.private_key, hashes.SHA256())
-    )
+    certificate = self_signed(key.private_key, "istreamplanet.auth0.com")
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
