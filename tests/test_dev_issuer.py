@@ -492,6 +492,20 @@ def test_malformed_basic_header_is_invalid_request(http: httpx.Client) -> None:
     assert oauth_error(response) == "invalid_request"
 
 
+def test_basic_header_holding_a_byte_outside_ascii_is_invalid_request(
+    http: httpx.Client,
+) -> None:
+    # HTTP carries header values as bytes; base64 is ASCII, so \xe9 is no Basic credential.
+    response = http.post(
+        "/oauth/token",
+        data=machine_token_request(client_id="", client_secret=""),
+        headers=[(b"Authorization", b"Basic \xe9")],
+    )
+
+    assert response.status_code == 400
+    assert oauth_error(response) == "invalid_request"
+
+
 def test_secret_sent_both_in_basic_and_in_the_body_is_invalid_request(
     http: httpx.Client,
 ) -> None:

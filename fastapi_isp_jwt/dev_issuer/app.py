@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import time
@@ -243,7 +242,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     # RFC 6749 §2.3.1: base64 of the form-encoded client id and secret, joined by a colon.
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or a character beyond ASCII
         raise OAuthError("invalid_request", "the Basic credentials are not valid base64") from None
     client_id, colon, secret = decoded.partition(":")
     if not colon or not client_id:
