@@ -1188,6 +1188,24 @@ def test_a_user_whose_subject_is_not_unicode_text_is_refused() -> None:
         DevUser("ann", "password", subject="auth0|\ud800")
 
 
+@pytest.mark.parametrize(("client_id", "secret"), [("app\udcff", None), ("app", "s\udcff")])
+def test_a_client_whose_id_or_secret_is_not_unicode_text_is_refused(
+    client_id: str, secret: str | None
+) -> None:
+    # A lone surrogate comes from a JSON escape or an undecodable command-line byte; a
+    # secret holding one could never be compared with what a client sends.
+    with pytest.raises(ConfigurationError, match="text"):
+        DevClient(client_id, secret)
+
+
+@pytest.mark.parametrize(("username", "password"), [("ann\udcff", "pw"), ("ann", "\udcff")])
+def test_a_user_whose_username_or_password_is_not_unicode_text_is_refused(
+    username: str, password: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="text"):
+        DevUser(username, password)
+
+
 def test_one_client_and_user_with_nothing_given_is_the_pinned_default() -> None:
     assert one_client_and_user() == DevIssuerConfig()
 

@@ -54,6 +54,12 @@ DEFAULT_CLIENT_SCOPES = ("streams:read", "streams:write", "streams:delete")
 DEFAULT_USER_SCOPES = ("streams:read",)
 
 
+def _is_text(value: object) -> bool:
+    # Secrets are compared as UTF-8 and subjects go into tokens: a lone surrogate (from a
+    # JSON escape or an undecodable command-line byte) would fail there, not here.
+    return isinstance(value, str) and is_unicode_text(value)
+
+
 def _scopes(owner: str, value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split()
@@ -80,10 +86,10 @@ class DevClient:
     redirect_uris: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.client_id, str) or not self.client_id.strip():
-            raise ConfigurationError("a client needs a non-empty client_id")
+        if not _is_text(self.client_id) or not self.client_id.strip():
+            raise ConfigurationError("a client needs a client_id of non-empty text")
         if self.client_secret is not None and (
-            not isinstance(self.client_secret, str) or not self.client_secret
+            not _is_text(self.client_secret) or not self.client_secret
         ):
             raise ConfigurationError(
                 f"client {self.client_id!r}: client_secret must be non-empty text"
@@ -123,12 +129,12 @@ class DevUser:
     subject: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.username, str) or not self.username.strip():
-            raise ConfigurationError("a user needs a non-empty username")
-        if not isinstance(self.password, str) or not self.password:
+        if not _is_text(self.username) or not self.username.strip():
+            raise ConfigurationError("a user needs a username of non-empty text")
+        if not _is_text(self.password) or not self.password:
             raise ConfigurationError(f"user {self.username!r}: password must be non-empty text")
         object.__setattr__(self, "scopes", _scopes(f"user {self.username!r}", self.scopes))
-        if not isinstance(self.subject, str) or not is_unicode_text(self.subject):
+        if not _is_text(self.subject):
             # Checked here: the subject goes into tokens, and minting refuses what is not text.
             raise ConfigurationError(f"user {self.username!r}: subject must be text")
         if not self.subject:
