@@ -1104,6 +1104,17 @@ def test_deeply_nested_toml_config_file_is_a_configuration_error(tmp_path: Path)
         load_config(path)
 
 
+@pytest.mark.parametrize("audiences", [5, {"https://api.example.com/": 1}])
+def test_config_file_audiences_that_are_no_list_are_a_configuration_error(
+    tmp_path: Path, audiences: object
+) -> None:
+    path = tmp_path / "issuer.json"
+    path.write_text(json.dumps({"audiences": audiences}))
+
+    with pytest.raises(ConfigurationError, match="audiences must be a list"):
+        load_config(path)
+
+
 def test_config_file_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "issuer.json"
     path.write_text(json.dumps({"prot": 9000}))

@@ -184,6 +184,8 @@ class DevIssuerConfig:
         if isinstance(self.audiences, str):
             # One string is one audience, never a sequence of one-character audiences.
             object.__setattr__(self, "audiences", (self.audiences,))
+        if not isinstance(self.audiences, list | tuple):
+            raise ConfigurationError("audiences must be a list of http(s) URIs")
         object.__setattr__(self, "audiences", tuple(self.audiences))
         ids = [c.client_id for c in self.clients]
         if len(set(ids)) != len(ids):
