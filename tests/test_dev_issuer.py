@@ -1104,6 +1104,17 @@ def test_deeply_nested_toml_config_file_is_a_configuration_error(tmp_path: Path)
         load_config(path)
 
 
+@pytest.mark.parametrize("kind", ["clients", "users"])
+def test_config_file_entry_missing_a_required_key_is_a_configuration_error(
+    tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "issuer.json"
+    path.write_text(json.dumps({kind: [{}]}))
+
+    with pytest.raises(ConfigurationError, match="incomplete"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("audiences", [5, {"https://api.example.com/": 1}])
 def test_config_file_audiences_that_are_no_list_are_a_configuration_error(
     tmp_path: Path, audiences: object

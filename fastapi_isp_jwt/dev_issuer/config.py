@@ -320,17 +320,17 @@ def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -
     for kind, entry_class in (("clients", DevClient), ("users", DevUser)):
         if kind in document:
             entries = _entries(kind, document[kind], {f.name for f in fields(entry_class)})
-            options[kind] = tuple(entry_class(**entry) for entry in entries)
+            try:
+                options[kind] = tuple(entry_class(**entry) for entry in entries)
+            except TypeError as exc:  # a missing required key in a client or user
+                raise ConfigurationError(f"incomplete config: {exc}") from None
     if "key_file" in document:
         key_file = document["key_file"]
         if not isinstance(key_file, str) or not key_file:
             raise ConfigurationError("key_file must be a path")
         path = Path(key_file).expanduser()
         options["key_file"] = path if path.is_absolute() or base is None else base / path
-    try:
-        return DevIssuerConfig(**options)
-    except TypeError as exc:  # a missing required key in a client or user
-        raise ConfigurationError(f"incomplete config: {exc}") from None
+    return DevIssuerConfig(**options)
 
 
 def load_config(path: str | Path) -> DevIssuerConfig:
