@@ -1126,6 +1126,26 @@ def test_config_file_audiences_that_are_no_list_are_a_configuration_error(
         load_config(path)
 
 
+def test_config_file_key_file_under_an_unknown_users_home_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "issuer.json"
+    path.write_text(json.dumps({"key_file": "~no-such-user-here/key.json"}))
+
+    with pytest.raises(ConfigurationError, match="key_file"):
+        load_config(path)
+
+
+def test_config_file_key_file_holding_a_nul_character_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "issuer.json"
+    path.write_text(json.dumps({"key_file": "key\u0000.json"}))
+
+    with pytest.raises(ConfigurationError, match="key_file"):
+        load_config(path)
+
+
 def test_config_file_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "issuer.json"
     path.write_text(json.dumps({"prot": 9000}))

@@ -325,12 +325,18 @@ def config_from_mapping(document: Mapping[str, Any], base: Path | None = None) -
             except TypeError as exc:  # a missing required key in a client or user
                 raise ConfigurationError(f"incomplete config: {exc}") from None
     if "key_file" in document:
-        key_file = document["key_file"]
-        if not isinstance(key_file, str) or not key_file:
-            raise ConfigurationError("key_file must be a path")
-        path = Path(key_file).expanduser()
-        options["key_file"] = path if path.is_absolute() or base is None else base / path
+        options["key_file"] = _key_file(document["key_file"], base)
     return DevIssuerConfig(**options)
+
+
+def _key_file(key_file: object, base: Path | None) -> Path:
+    if not isinstance(key_file, str) or not key_file or "\x00" in key_file:
+        raise ConfigurationError("key_file must be a path")
+    try:
+        path = Path(key_file).expanduser()
+    except RuntimeError:  # ~user/... naming no user known here
+        raise ConfigurationError(f"key_file {key_file!r}: no such home directory") from None
+    return path if path.is_absolute() or base is None else base / path
 
 
 def load_config(path: str | Path) -> DevIssuerConfig:
