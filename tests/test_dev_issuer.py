@@ -1146,6 +1146,11 @@ def test_config_file_key_file_holding_a_nul_character_is_a_configuration_error(
         load_config(path)
 
 
+def test_config_file_path_holding_a_nul_character_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_config("issuer\x00.json")
+
+
 def test_config_file_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "issuer.json"
     path.write_text(json.dumps({"prot": 9000}))

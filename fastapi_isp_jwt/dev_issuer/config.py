@@ -273,6 +273,8 @@ def _read_document(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except ValueError:  # a path holding a NUL character
+        raise ConfigurationError(f"cannot read the config file {str(path)!r}") from None
     try:
         if path.suffix.lower() == ".toml":
             document: object = _parse_toml(raw.decode("utf-8"))
