@@ -21,6 +21,7 @@ __all__ = [
     "is_oauth_error_code",
     "is_quotable",
     "is_scope_token",
+    "is_uri_text",
     "parse_domain",
     "well_known_url",
 ]
@@ -32,6 +33,8 @@ _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 _QUOTABLE = re.compile(r"[\x20\x21\x23-\x5B\x5D-\x7E]*")
 # RFC 6749 §5.2: error codes are printable ASCII without '"' and '\'.
 _OAUTH_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
+# RFC 3986 §2: no URI holds a space or a control character.
+_NOT_IN_URI = re.compile(r"[\x00-\x20\x7f]")
 # A host name with an optional port, nothing else: no scheme, no path, no user.
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
 
@@ -60,6 +63,15 @@ def is_quotable(text: str) -> bool:
 def is_oauth_error_code(text: str) -> bool:
     """Whether ``text`` is a plausible RFC 6749 ``error`` value."""
     return _OAUTH_ERROR_CODE.fullmatch(text) is not None
+
+
+def is_uri_text(text: str) -> bool:
+    """Whether ``text`` is free of the spaces and control characters no URI may hold.
+
+    urlsplit silently drops tabs and line breaks: a URI holding one would be checked as
+    one URI and used as another.
+    """
+    return _NOT_IN_URI.search(text) is None
 
 
 def parse_domain(option: str, value: object) -> str:

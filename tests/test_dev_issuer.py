@@ -991,6 +991,33 @@ def test_a_redirect_uri_that_is_not_plain_http_on_loopback_is_refused(
     assert "location" not in response.headers
 
 
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://127.0.0.1:8000/callback\r\nSet-Cookie: a=b",
+        "http://127.0.0.1:8000/call back",
+        "http://local\thost/callback",
+        "http://127.0.0.1:8000/callback\x00",
+    ],
+)
+def test_a_loopback_redirect_uri_holding_spaces_or_control_characters_is_refused(
+    in_process: TestClient, redirect_uri: str
+) -> None:
+    # No URI holds them; urlsplit drops tabs and line breaks, so the check would read
+    # another URI than the one the browser is sent to.
+    params = authorize_params(new_verifier(), redirect_uri=redirect_uri)
+
+    response = in_process.get("/authorize", params=params)
+
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_a_registered_redirect_uri_holding_a_control_character_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="redirect_uris"):
+        DevClient("app", "secret", (), ("https://app.example/callback\n",))
+
+
 def test_client_with_registered_redirect_uris_accepts_only_those(http: httpx.Client) -> None:
     verifier = new_verifier()
     registered = authorize_params(

@@ -22,7 +22,7 @@ from fastapi_isp_jwt.dev_issuer.codes import (
 )
 from fastapi_isp_jwt.dev_issuer.config import DevClient, DevIssuerConfig, DevUser
 from fastapi_isp_jwt.errors import ISPJWTError
-from fastapi_isp_jwt.grammar import is_loopback_host
+from fastapi_isp_jwt.grammar import is_loopback_host, is_uri_text
 from fastapi_isp_jwt.minting import SigningKey, jwks_of, sign_token, tenant_claims
 
 __all__ = ["OPENID_SCOPES", "AuthorizationRequest", "DevAuthority", "OAuthError", "with_query"]
@@ -80,6 +80,8 @@ def with_query(uri: str, params: Mapping[str, str]) -> str:
 
 
 def _is_loopback_uri(uri: str) -> bool:
+    if not is_uri_text(uri):
+        return False
     try:
         parts = urlsplit(uri)
         _ = parts.port  # raises on a malformed port

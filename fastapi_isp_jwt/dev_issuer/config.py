@@ -22,7 +22,7 @@ from fastapi_isp_jwt.audience import (
     AudiencePolicy,
 )
 from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
-from fastapi_isp_jwt.grammar import is_scope_token
+from fastapi_isp_jwt.grammar import is_scope_token, is_uri_text
 from fastapi_isp_jwt.minting import is_unicode_text
 
 __all__ = [
@@ -105,6 +105,8 @@ class DevClient:
 
 def _is_redirect_uri(uri: object) -> bool:
     if not isinstance(uri, str) or not uri.startswith(("http://", "https://")) or "#" in uri:
+        return False
+    if not is_uri_text(uri):
         return False
     try:
         parts = urlsplit(uri)
