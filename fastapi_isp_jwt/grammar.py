@@ -112,7 +112,7 @@ def check_endpoint_url(option: str, url: object) -> str:
     """
     try:
         parsed = httpx.URL(url) if isinstance(url, str) else None
-    except (TypeError, httpx.InvalidURL):
+    except (TypeError, UnicodeError, httpx.InvalidURL):  # UnicodeError: a lone surrogate
         parsed = None
     if parsed is None or parsed.scheme not in ("https", "http") or not parsed.host:
         raise ConfigurationError(f"{option} {url!r} is not an absolute https URL")

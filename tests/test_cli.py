@@ -276,6 +276,23 @@ def test_inspect_with_a_plain_http_issuer_off_this_machine_is_a_usage_error(
     assert status == 2
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--issuer", "https://issuer.example/\udcff"],
+        ["--issuer", "https://issuer.example/", "--jwks-url", "https://issuer.example/\udcff"],
+    ],
+)
+def test_inspect_with_an_endpoint_url_holding_an_undecodable_byte_is_a_usage_error(
+    issuer: TestIssuer, capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
+    # Undecodable bytes on a command line reach Python as lone surrogates.
+    status, _ = run("inspect", issuer.mint(), *options, "--audience", issuer.audience)
+
+    assert status == 2
+    assert "not an absolute https URL" in capsys.readouterr().err
+
+
 # -- mint ---------------------------------------------------------------------------------------
 
 
