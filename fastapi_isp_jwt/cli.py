@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import dataclasses
 import json
 import sys
@@ -103,6 +102,8 @@ def _claim(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
     try:
         value: Any = json.loads(raw)
+    except RecursionError:  # JSON or not, deeper than the parser (and the signer) can follow
+        raise argparse.ArgumentTypeError(f"the value of {name!r} is nested too deeply") from None
     except ValueError:
         value = raw  # not JSON: the text itself
     return name, value
@@ -136,8 +137,7 @@ def _mint(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _segment(encoded: str) -> Any:
-    padded = encoded + "=" * (-len(encoded) % 4)
-    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
 
 
 def _decode(token: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
@@ -149,7 +149,7 @@ def _decode(token: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
         return f"a JWS has 3 dot-separated parts, this has {len(parts)}"
     try:
         header, claims = _segment(parts[0]), _segment(parts[1])
-    except (binascii.Error, UnicodeError, ValueError, RecursionError):
+    except (ValueError, RecursionError):  # binascii.Error and UnicodeError are ValueErrors
         # RecursionError: JSON nested deeper than the parser can follow.
         return "the header or payload is not base64url-encoded JSON"
     if not isinstance(header, dict) or not isinstance(claims, dict):

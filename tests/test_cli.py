@@ -398,6 +398,16 @@ def test_mint_refuses_a_subject_that_is_not_unicode_text(
     assert "the claim 'sub' holds text that is not valid Unicode" in capsys.readouterr().err
 
 
+def test_mint_refuses_an_extra_claim_whose_json_is_nested_too_deeply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run("mint", "--key-file", str(tmp_path / "k.json"), "--claim", "tier=" + "[" * 100_000)
+
+    assert exit_.value.code == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
 def test_mint_refuses_an_extra_claim_whose_json_escapes_a_lone_surrogate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
