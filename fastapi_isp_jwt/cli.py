@@ -189,8 +189,8 @@ def _times(claims: dict[str, Any], now: float) -> list[str]:
         lines.append("  not before " + _when(claims["nbf"], now, "{} ago", "not valid for {}"))
     if "exp" in claims:
         grace = f", within the {DEFAULT_LEEWAY:g} s leeway"  # still accepted, and says why
-        late = now - claims["exp"] if isinstance(claims["exp"], int | float) else -1
-        expired = "expired {} ago" + (grace if 0 <= late <= DEFAULT_LEEWAY else "")
+        late = isinstance(exp := claims["exp"], int | float) and now - DEFAULT_LEEWAY <= exp <= now
+        expired = "expired {} ago" + (grace if late else "")
         lines.append("  expires    " + _when(claims["exp"], now, expired, "expires in {}"))
     else:
         lines.append("  expires    never (no exp claim)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import signal
@@ -116,6 +117,19 @@ def test_inspect_of_a_token_with_a_deeply_nested_header_says_it_cannot_decode() 
 
     assert status == 1
     assert "Cannot decode: the header or payload is not base64url-encoded JSON" in out
+
+
+@pytest.mark.parametrize("exp", [10**400, -(10**400)], ids=["far-future", "far-past"])
+def test_inspect_of_a_token_whose_exp_is_beyond_any_float_says_it_is_out_of_range(
+    exp: int,
+) -> None:
+    segments = [{"alg": "RS256"}, {"exp": exp}]
+    header, claims = (base64.urlsafe_b64encode(json.dumps(s).encode()).decode() for s in segments)
+
+    status, out = run("inspect", f"{header.rstrip('=')}.{claims.rstrip('=')}.c2ln")
+
+    assert status == 0
+    assert f"expires    {exp} (out of range)" in out
 
 
 def test_inspect_accepts_a_valid_token_and_names_the_caller(
