@@ -255,6 +255,19 @@ def test_nonsensical_options_are_refused(option: dict[str, Any]) -> None:
         )
 
 
+@pytest.mark.parametrize("name", ["refresh_margin", "timeout", "backoff", "max_backoff"])
+def test_an_option_too_large_for_a_float_is_refused(name: str) -> None:
+    option: dict[str, Any] = {name: 10**400}
+    with pytest.raises(ConfigurationError, match=name):
+        ClientCredentials(
+            token_url="https://tenant.example/oauth/token",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            audience=AUDIENCE,
+            **option,
+        )
+
+
 # -- the token request ---------------------------------------------------------------
 
 
