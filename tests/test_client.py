@@ -268,6 +268,18 @@ def test_an_option_too_large_for_a_float_is_refused(name: str) -> None:
         )
 
 
+def test_a_timeout_longer_than_any_wait_the_platform_can_make_is_refused() -> None:
+    # Threads and sockets wait at most threading.TIMEOUT_MAX (about 292 years).
+    with pytest.raises(ConfigurationError, match="timeout"):
+        ClientCredentials(
+            token_url="https://tenant.example/oauth/token",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            audience=AUDIENCE,
+            timeout=1e10,
+        )
+
+
 # -- the token request ---------------------------------------------------------------
 
 

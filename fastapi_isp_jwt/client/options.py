@@ -7,6 +7,7 @@ Everything here is validated up front, so that a mistake in the configuration is
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -68,7 +69,11 @@ class RequestOptions:
             _is_number(self.refresh_margin) and self.refresh_margin >= 0,
             "refresh_margin must be >= 0",
         )
-        _require(_is_number(self.timeout) and self.timeout > 0, "timeout must be > 0")
+        # Threads and sockets cannot wait longer than TIMEOUT_MAX (about 292 years).
+        _require(
+            _is_number(self.timeout) and 0 < self.timeout <= threading.TIMEOUT_MAX,
+            f"timeout must be > 0 and at most {threading.TIMEOUT_MAX:.0f} s",
+        )
         _require(
             isinstance(self.max_attempts, int) and not isinstance(self.max_attempts, bool),
             "max_attempts must be an integer",
