@@ -280,6 +280,18 @@ def test_a_timeout_longer_than_any_wait_the_platform_can_make_is_refused() -> No
         )
 
 
+@pytest.mark.parametrize("scope", [5, 2.5, object()])
+def test_a_scope_that_is_neither_text_nor_iterable_is_refused(scope: object) -> None:
+    with pytest.raises(ConfigurationError, match="scope"):
+        ClientCredentials(
+            token_url="https://tenant.example/oauth/token",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            audience=AUDIENCE,
+            scope=scope,  # type: ignore[arg-type]
+        )
+
+
 # -- the token request ---------------------------------------------------------------
 
 

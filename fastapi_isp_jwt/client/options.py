@@ -121,7 +121,10 @@ def scope_text(scope: str | Iterable[str] | None) -> str | None:
     """The scopes as one space-delimited string, or ``None`` for what the tenant grants."""
     if scope is None:
         return None
-    parts = scope.split() if isinstance(scope, str) else list(scope)
+    if isinstance(scope, str):
+        parts = scope.split()
+    else:
+        parts = list(scope) if isinstance(scope, Iterable) else []
     if not parts or not all(isinstance(part, str) and part and " " not in part for part in parts):
         raise ConfigurationError("scope must be a space-delimited string or an iterable of scopes")
     return _utf8_text("scope", " ".join(parts))
