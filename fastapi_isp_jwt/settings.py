@@ -85,12 +85,19 @@ def _strings(option: str, value: object) -> tuple[str, ...]:
 
 
 def _number(option: str, value: object, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise ConfigurationError(f"{option} must be a finite number, not {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         rule = ">= 0" if allow_zero else "> 0"
         raise ConfigurationError(f"{option} must be {rule}, not {value!r}")
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _integer(option: str, value: object, least: int, hint: str = "") -> int:

@@ -94,6 +94,25 @@ def test_bad_configuration_fails_with_a_clear_message(
         settings(**options)
 
 
+@pytest.mark.parametrize(
+    "option",
+    [
+        "leeway",
+        "jwks_ttl",
+        "jwks_cooldown",
+        "jwks_max_stale",
+        "jwks_timeout",
+        "max_age",
+        "dpop_iat_window",
+    ],
+)
+def test_a_number_option_too_large_for_a_float_fails_with_a_configuration_error(
+    option: str,
+) -> None:
+    with pytest.raises(ConfigurationError, match=option):
+        settings(**{option: 10**400})
+
+
 def test_configuration_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         settings(domain=None)
