@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import math
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,6 +222,8 @@ class Settings:
             values[name] = _number(name, getattr(self, name), allow_zero=True)
         for name in ("jwks_ttl", "jwks_timeout"):
             values[name] = _number(name, getattr(self, name))
+        if values["jwks_timeout"] > threading.TIMEOUT_MAX:  # the longest wait of a thread, a socket
+            raise ConfigurationError(f"jwks_timeout must be at most {threading.TIMEOUT_MAX:.0f} s")
         if self.max_age is not None:
             values["max_age"] = _number("max_age", self.max_age)
         values["discovery"] = bool(self.discovery)

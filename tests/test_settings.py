@@ -113,6 +113,13 @@ def test_a_number_option_too_large_for_a_float_fails_with_a_configuration_error(
         settings(**{option: 10**400})
 
 
+def test_a_jwks_timeout_longer_than_any_wait_the_platform_can_make_fails_at_startup() -> None:
+    # Threads and sockets wait at most threading.TIMEOUT_MAX (about 292 years): a longer
+    # timeout would fail every key download made from a synchronous verification.
+    with pytest.raises(ConfigurationError, match="jwks_timeout"):
+        settings(jwks_timeout=1e10)
+
+
 def test_configuration_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         settings(domain=None)
