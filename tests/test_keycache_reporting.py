@@ -19,7 +19,7 @@ from fastapi_isp_jwt.keycache import JWKSCache
 from fastapi_isp_jwt.logs import KEY_CACHE_EVENT_LEVELS
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.clock import FakeClock
-from tests.support.faults import garbage, not_a_jwks, server_error, slow
+from tests.support.faults import Reply, garbage, not_a_jwks, server_error, slow
 from tests.support.issuer_server import IssuerServer, closed_port_url
 from tests.support.telemetry import Recorded, attrs
 from tests.support.timing import wait_until
@@ -122,6 +122,22 @@ async def test_a_failed_download_counts_under_its_result(
         await cache.get_key(issuer.signing_key.kid)
 
     assert recorded.values("isp_jwt.key_downloads") == {attrs(issuer=server.url, result=result): 1}
+
+
+@pytest.mark.anyio
+async def test_a_document_nested_too_deeply_to_parse_counts_as_an_invalid_document(
+    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, recorded: Recorded
+) -> None:
+    # The issuer answered; what it sent is no usable document, as for any unparseable JSON.
+    server.fault = Reply(body=b'{"keys": ' + b"[" * 100_000)
+
+    with pytest.raises(IssuerUnavailableError):
+        await cache.get_key(issuer.signing_key.kid)
+
+    assert recorded.values("isp_jwt.key_downloads") == {
+        attrs(issuer=server.url, result="invalid_document"): 1
+    }
+    assert cache.health().last_error == "the response is not JSON"
 
 
 @pytest.mark.anyio

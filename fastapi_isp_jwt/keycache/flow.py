@@ -169,7 +169,8 @@ def _get_json(
         )
     try:
         return json.loads(reply.body), reply.headers
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+    # JSONDecodeError and UnicodeDecodeError alike; RecursionError: nested past the parser.
+    except (ValueError, RecursionError) as exc:
         raise FetchError("the response is not JSON", "invalid_document") from exc
 
 
