@@ -6,6 +6,7 @@ go to the real OpenTelemetry SDK with in-memory readers, the log records to capl
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -20,7 +21,7 @@ from fastapi_isp_jwt.logs import KEY_CACHE_EVENT_LEVELS
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.clock import FakeClock
 from tests.support.faults import Reply, garbage, not_a_jwks, server_error, slow
-from tests.support.issuer_server import IssuerServer, closed_port_url
+from tests.support.issuer_server import DISCOVERY_PATH, IssuerServer, closed_port_url
 from tests.support.telemetry import Recorded, attrs
 from tests.support.timing import wait_until
 
@@ -138,6 +139,23 @@ async def test_a_document_nested_too_deeply_to_parse_counts_as_an_invalid_docume
         attrs(issuer=server.url, result="invalid_document"): 1
     }
     assert cache.health().last_error == "the response is not JSON"
+
+
+@pytest.mark.anyio
+async def test_discovery_naming_a_jwks_uri_that_is_not_unicode_text_counts_as_an_invalid_document(
+    issuer: TestIssuer, server: IssuerServer, clock: FakeClock, recorded: Recorded
+) -> None:
+    # JSON may escape a lone surrogate; no URL can hold one.
+    metadata = json.dumps({"issuer": server.url, "jwks_uri": "https://keys.example/\ud800"})
+    server.inject(DISCOVERY_PATH, Reply(body=metadata.encode()))
+    cache = make_cache(server, clock, recorded, jwks_url=None, discovery=True)
+
+    with pytest.raises(IssuerUnavailableError):
+        await cache.get_key(issuer.signing_key.kid)
+
+    assert recorded.values("isp_jwt.key_downloads") == {
+        attrs(issuer=server.url, result="invalid_document"): 1
+    }
 
 
 @pytest.mark.anyio
