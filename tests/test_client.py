@@ -196,6 +196,18 @@ def test_unsafe_or_incomplete_token_urls_are_refused(token_url: str, reason: str
         )
 
 
+def test_token_url_holding_a_lone_surrogate_is_refused() -> None:
+    # A lone surrogate comes from a JSON escape or an undecodable byte of an environment
+    # variable; no URL can hold one.
+    with pytest.raises(ConfigurationError, match="absolute https URL"):
+        ClientCredentials(
+            token_url="https://tenant.example/oauth/token\udcff",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            audience=AUDIENCE,
+        )
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "[::1]"])
 def test_plain_http_is_allowed_on_loopback(host: str) -> None:
     auth = ClientCredentials(
