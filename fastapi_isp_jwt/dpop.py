@@ -31,6 +31,7 @@ from fastapi_isp_jwt.errors import (
     KeySetError,
     UseDPoPNonceError,
 )
+from fastapi_isp_jwt.grammar import is_finite_number
 from fastapi_isp_jwt.keys import VerificationKey, load_jwk
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.token import decode_header, decode_payload, decode_signature, split_compact
@@ -121,7 +122,7 @@ class DPoPPolicy:
         for option, value in (("dpop_iat_window", self.iat_window), ("leeway", self.leeway)):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigurationError(f"{option} must be a number")
-            if not (math.isfinite(value) and value >= 0):
+            if not (is_finite_number(value) and value >= 0):
                 raise ConfigurationError(f"{option} must be a finite number >= 0")
         if isinstance(self.max_proof_bytes, bool) or not isinstance(self.max_proof_bytes, int):
             raise ConfigurationError("dpop_max_proof_bytes must be an integer")

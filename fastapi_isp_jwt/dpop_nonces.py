@@ -14,6 +14,7 @@ import math
 
 from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.errors import ConfigurationError
+from fastapi_isp_jwt.grammar import is_finite_number
 
 __all__ = ["DPoPNonces"]
 
@@ -37,7 +38,7 @@ class DPoPNonces:
             )
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
             raise ConfigurationError("dpop_nonce_lifetime must be a number")
-        if not (math.isfinite(lifetime) and lifetime > 0):
+        if not (is_finite_number(lifetime) and lifetime > 0):
             raise ConfigurationError("dpop_nonce_lifetime must be a finite number > 0")
         self._key = key
         self.lifetime = float(lifetime)

@@ -1,14 +1,17 @@
 """The small grammars of the standards, and the rule for endpoint URLs, each written once.
 
 RFC 6750 b64token (bearer credentials), RFC 6749 scope-token and error codes, the text
-that may stand in a quoted header parameter, bare host names, loopback hosts and
-``.well-known`` URLs. Every module that reads or checks one of these asks here.
+that may stand in a quoted header parameter, bare host names, loopback hosts,
+``.well-known`` URLs and the finite numbers options take. Every module that reads or
+checks one of these asks here.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
+from typing import TypeGuard
 
 import httpx
 
@@ -17,6 +20,7 @@ from fastapi_isp_jwt.errors import ConfigurationError
 __all__ = [
     "check_endpoint_url",
     "is_b64token",
+    "is_finite_number",
     "is_loopback_host",
     "is_oauth_error_code",
     "is_quotable",
@@ -72,6 +76,16 @@ def is_uri_text(text: str) -> bool:
     one URI and used as another.
     """
     return _NOT_IN_URI.search(text) is None
+
+
+def is_finite_number(value: object) -> TypeGuard[int | float]:
+    """Whether ``value`` is an int or float (not a bool) that is finite as a float."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def parse_domain(option: str, value: object) -> str:

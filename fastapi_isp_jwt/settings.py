@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +20,12 @@ from typing import Any
 from fastapi_isp_jwt.algorithms import ALGORITHMS
 from fastapi_isp_jwt.dpop import DEFAULT_IAT_WINDOW, DPoPMode, DPoPNonces, DPoPPolicy
 from fastapi_isp_jwt.errors import ConfigurationError
-from fastapi_isp_jwt.grammar import check_endpoint_url, parse_domain, well_known_url
+from fastapi_isp_jwt.grammar import (
+    check_endpoint_url,
+    is_finite_number,
+    parse_domain,
+    well_known_url,
+)
 from fastapi_isp_jwt.organizations import check_organization_options
 
 __all__ = ["DEFAULT_LEEWAY", "ENV_PREFIX", "Settings", "options_from_env"]
@@ -86,19 +90,12 @@ def _strings(option: str, value: object) -> tuple[str, ...]:
 
 
 def _number(option: str, value: object, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+    if not is_finite_number(value):
         raise ConfigurationError(f"{option} must be a finite number, not {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         rule = ">= 0" if allow_zero else "> 0"
         raise ConfigurationError(f"{option} must be {rule}, not {value!r}")
     return float(value)
-
-
-def _finite(value: float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
 
 
 def _integer(option: str, value: object, least: int, hint: str = "") -> int:

@@ -514,7 +514,9 @@ def test_a_short_nonce_secret_is_a_configuration_error() -> None:
         DPoPNonces(b"short")
 
 
-@pytest.mark.parametrize("lifetime", [0, -1, float("inf"), True, "300"])
+@pytest.mark.parametrize(
+    "lifetime", [0, -1, float("inf"), pytest.param(10**400, id="beyond-any-float"), True, "300"]
+)
 def test_a_nonce_lifetime_that_is_no_positive_number_is_a_configuration_error(
     lifetime: object,
 ) -> None:
@@ -640,7 +642,9 @@ def test_every_library_algorithm_is_allowed_by_default() -> None:
     assert POLICY.allowed_algorithms == set(ALGORITHMS)
 
 
-@pytest.mark.parametrize("window", [-1, float("nan"), True, "60"])
+@pytest.mark.parametrize(
+    "window", [-1, float("nan"), pytest.param(10**400, id="beyond-any-float"), True, "60"]
+)
 def test_an_iat_window_that_is_no_number_of_seconds_is_a_configuration_error(
     window: object,
 ) -> None:

@@ -6,7 +6,6 @@ Everything here is validated up front, so that a mistake in the configuration is
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from fastapi_isp_jwt.errors import ConfigurationError
-from fastapi_isp_jwt.grammar import check_endpoint_url, parse_domain
+from fastapi_isp_jwt.grammar import check_endpoint_url, is_finite_number, parse_domain
 from fastapi_isp_jwt.minting import is_unicode_text
 
 __all__ = ["RequestOptions", "Secret", "required_text", "scope_text", "token_endpoint"]
@@ -66,12 +65,12 @@ class RequestOptions:
 
     def __post_init__(self) -> None:
         _require(
-            _is_number(self.refresh_margin) and self.refresh_margin >= 0,
+            is_finite_number(self.refresh_margin) and self.refresh_margin >= 0,
             "refresh_margin must be >= 0",
         )
         # Threads and sockets cannot wait longer than TIMEOUT_MAX (about 292 years).
         _require(
-            _is_number(self.timeout) and 0 < self.timeout <= threading.TIMEOUT_MAX,
+            is_finite_number(self.timeout) and 0 < self.timeout <= threading.TIMEOUT_MAX,
             f"timeout must be > 0 and at most {threading.TIMEOUT_MAX:.0f} s",
         )
         _require(
@@ -79,9 +78,9 @@ class RequestOptions:
             "max_attempts must be an integer",
         )
         _require(self.max_attempts >= 1, "max_attempts must be >= 1")
-        _require(_is_number(self.backoff) and self.backoff >= 0, "backoff must be >= 0")
+        _require(is_finite_number(self.backoff) and self.backoff >= 0, "backoff must be >= 0")
         _require(
-            _is_number(self.max_backoff) and self.max_backoff >= self.backoff,
+            is_finite_number(self.max_backoff) and self.max_backoff >= self.backoff,
             "max_backoff must be >= backoff",
         )
 
@@ -135,15 +134,6 @@ def _utf8_text(name: str, value: str) -> str:
     if not is_unicode_text(value):
         raise ConfigurationError(f"{name} must be encodable as UTF-8")
     return value
-
-
-def _is_number(value: object) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
 
 
 def _require(condition: bool, message: str) -> None:
