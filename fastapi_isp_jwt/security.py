@@ -45,6 +45,7 @@ from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.replay import ReplayStore
 from fastapi_isp_jwt.sender import client_certificate, request_url
 from fastapi_isp_jwt.settings import DEFAULT_LEEWAY, Settings, option_fields
+from fastapi_isp_jwt.verified import PendingVerification
 from fastapi_isp_jwt.verifier import Verifier
 
 __all__ = ["JWTAuth"]
@@ -211,15 +212,15 @@ class JWTAuth(SecurityBase):
                 dpop = True
                 principal = await self._verify_dpop(connection, token.value)
             else:
-                # The grammar check runs only for a token the verifier does not remember:
-                # one it remembers passed it, spelled exactly so, when first verified.
+                # No coroutine unless a key must be fetched: the path of nearly every token.
                 certificate = None
                 if "extensions" in connection.scope or self.trusted_proxies:
                     certificate = client_certificate(
                         connection.scope, trusted_proxies=self.trusted_proxies
                     )
-                principal = await self.verifier.verify(
-                    token, certificate=certificate, unless_remembered=b64token
+                found = self.verifier.verify_now(token, certificate=certificate, grammar=b64token)
+                principal = (
+                    await found.finish() if isinstance(found, PendingVerification) else found
                 )
             if security_scopes.scopes:
                 self.check_scopes(principal, security_scopes.scopes)

@@ -23,6 +23,7 @@ __all__ = [
     "ACCESS_TOKEN_TYPES",
     "ParsedToken",
     "check_header",
+    "compact_bytes",
     "decode_header",
     "decode_payload",
     "decode_signature",
@@ -135,6 +136,28 @@ def decode_payload(segment: bytes) -> dict[str, Any]:
 def decode_signature(segment: bytes) -> bytes:
     """The signature bytes of a signature segment."""
     return _b64url_decode(segment)
+
+
+def compact_bytes(token: object, max_bytes: int) -> bytes:
+    """The bytes of a token given as text or bytes; refuses what cannot be a compact JWS."""
+    # A compact JWS is ASCII text; checking first keeps odd input (None, lone surrogates)
+    # from failing inside the hash instead of being refused, and the size cap keeps an
+    # oversized token from being hashed at all.
+    if type(token) is bytes:
+        raw = token
+    elif type(token) is str:
+        if len(token) > max_bytes:
+            raise InvalidTokenError(Reason.TOO_LARGE)
+        if not token.isascii():
+            raise InvalidTokenError(Reason.MALFORMED)
+        return token.encode("ascii")
+    else:
+        raise InvalidTokenError(Reason.MALFORMED)
+    if len(raw) > max_bytes:
+        raise InvalidTokenError(Reason.TOO_LARGE)
+    if not raw.isascii():
+        raise InvalidTokenError(Reason.MALFORMED)
+    return raw
 
 
 def split_compact(raw: bytes, max_bytes: int) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -50,78 +50,21 @@ from fastapi_isp_jwt.settings import Settings
 from fastapi_isp_jwt.telemetry import Telemetry, shared
 from fastapi_isp_jwt.token import (
     check_header,
+    compact_bytes,
     decode_header,
     decode_payload,
     decode_signature,
     split_compact,
 )
-from fastapi_isp_jwt.tokencache import Remembered, VerifiedTokenCache
+from fastapi_isp_jwt.tokencache import VerifiedTokenCache
+from fastapi_isp_jwt.verified import AwaitingKey, PendingVerification, VerifiedToken
 
 __all__ = ["Verifier"]
 
 
-class _Verified(Remembered):
-    """A verified token's principal, with what decides whether it may be served again."""
-
-    __slots__ = ("confirmation", "key", "key_source", "kid", "principal")
-
-    def __init__(
-        self,
-        principal: Principal,
-        key_source: JWKSCache,
-        kid: str | None,
-        key: VerificationKey,
-        confirmation: Mapping[str, Any] | None,  # claims with the cnf of a bound token
-        valid_until: float,
-    ) -> None:
-        super().__init__(valid_until)
-        self.principal = principal
-        self.key_source = key_source
-        self.kid = kid
-        self.key = key
-        self.confirmation = confirmation
-
-
-@dataclass(slots=True)
-class _AwaitingKey:
-    """A token that passed every I/O-free check and needs a key the cache does not hold."""
-
-    digest: bytes | None
-    signing_input: bytes
-    payload: dict[str, Any]
-    signature: bytes
-    algorithm: Algorithm
-    kid: str | None
-    key_source: JWKSCache
-
-
 _HEADER_MEMO_SIZE = 256
-
-
 _UNBOUND: Mapping[str, Any] = {}
 _sha256 = hashlib.sha256
-
-
-def _bytes_of(token: object, max_bytes: int) -> bytes:
-    """The token's bytes; refuses what cannot be a compact JWS at all."""
-    # A compact JWS is ASCII text; checking first keeps odd input (None, lone surrogates)
-    # from failing inside the hash instead of being refused, and the size cap keeps an
-    # oversized token from being hashed at all.
-    if type(token) is bytes:
-        raw = token
-    elif type(token) is str:
-        if len(token) > max_bytes:
-            raise InvalidTokenError(Reason.TOO_LARGE)
-        if not token.isascii():
-            raise InvalidTokenError(Reason.MALFORMED)
-        return token.encode("ascii")
-    else:
-        raise InvalidTokenError(Reason.MALFORMED)
-    if len(raw) > max_bytes:
-        raise InvalidTokenError(Reason.TOO_LARGE)
-    if not raw.isascii():
-        raise InvalidTokenError(Reason.MALFORMED)
-    return raw
 
 
 class Verifier:
@@ -190,7 +133,7 @@ class Verifier:
         # Admission on second sight: one-shot tokens (a crowd of clients calling once
         # each) cost no entry and no eviction; a token a client keeps using pays one
         # extra verification in its lifetime.
-        self._verified: VerifiedTokenCache[_Verified] | None = (
+        self._verified: VerifiedTokenCache[VerifiedToken] | None = (
             VerifiedTokenCache(settings.token_cache_size, settings.token_cache_bytes)
             if settings.token_cache_size and settings.token_cache_bytes
             else None
@@ -204,7 +147,7 @@ class Verifier:
         *,
         dpop: DPoPRequest | None = None,
         certificate: str | None = None,
-        unless_remembered: Callable[[bytes], object] | None = None,
+        grammar: Callable[[bytes], object] | None = None,
     ) -> Principal:
         """Verify ``token`` and return its principal, fetching keys if needed.
 
@@ -212,19 +155,62 @@ class Verifier:
         DPoP scheme; ``certificate``: the ``x5t#S256`` of the client's TLS certificate
         (`fastapi_isp_jwt.dpop.certificate_thumbprint`). A token bound to either is
         accepted only with it, and a proof is used once (the replay store remembers it).
-        ``unless_remembered``: a check of the caller's own (the credentials grammar of a
-        request, say) that a token already verified has passed before, run on every other.
+        ``grammar``: the caller's own check of how the token was presented (a request's
+        credentials grammar), which every compact JWS meets: it runs only on a token
+        refused as malformed, and its answer comes first.
+        """
+        if dpop is None:
+            found = self.verify_now(token, certificate=certificate, grammar=grammar)
+            return await found.finish() if isinstance(found, PendingVerification) else found
+        started = perf_counter() if self.telemetry.active else 0.0
+        try:
+            verified = self._verify_without_io(token, grammar)
+            if isinstance(verified, AwaitingKey):
+                key = await verified.key_source.get_key(verified.kid)
+                verified = self._complete(verified, key)
+            proof = self._hold_sender(verified, token, dpop, certificate)
+            if proof is not None:
+                ttl = self._dpop_policy.replay_ttl
+                await refuse_replay(self.replay_store, proof.replay_key, ttl)
+        except AuthError as error:
+            self._report.refused(token, error, started)
+            raise
+        return self._accepted(verified, started)
+
+    def verify_now(
+        self,
+        token: str | bytes,
+        *,
+        certificate: str | None = None,
+        grammar: Callable[[bytes], object] | None = None,
+    ) -> Principal | PendingVerification:
+        """`verify` for a token without a DPoP proof, deciding now all that needs no I/O.
+
+        Returns the principal or, for a token signed by a key the cache must fetch first,
+        a `PendingVerification` to ``await .finish()``; raises `AuthError` subclasses. No
+        coroutine is made for a token remembered or signed by a key in hand: the request
+        path of nearly every token.
         """
         started = perf_counter() if self.telemetry.active else 0.0
         try:
-            found = self._verify_without_io(token, unless_remembered)
-            if isinstance(found, _AwaitingKey):
-                found = self._complete(found, await found.key_source.get_key(found.kid))
-            if found.confirmation is not None or dpop is not None or self._dpop_required:
-                proof = self._hold_sender(found, token, dpop, certificate)
-                if proof is not None:
-                    ttl = self._dpop_policy.replay_ttl
-                    await refuse_replay(self.replay_store, proof.replay_key, ttl)
+            found = self._verify_without_io(token, grammar)
+            if isinstance(found, AwaitingKey):
+                return PendingVerification(
+                    partial(self._after_key, found, token, certificate, started)
+                )
+            if found.confirmation is not None or self._dpop_required:
+                self._hold_sender(found, token, None, certificate)
+        except AuthError as error:
+            self._report.refused(token, error, started)
+            raise
+        return self._accepted(found, started)
+
+    async def _after_key(
+        self, pending: AwaitingKey, token: str | bytes, certificate: str | None, started: float
+    ) -> Principal:
+        try:
+            found = self._complete(pending, await pending.key_source.get_key(pending.kid))
+            self._hold_sender(found, token, None, certificate)
         except AuthError as error:
             self._report.refused(token, error, started)
             raise
@@ -244,7 +230,7 @@ class Verifier:
         started = perf_counter() if self.telemetry.active else 0.0
         try:
             found = self._verify_without_io(token, None)
-            if isinstance(found, _AwaitingKey):
+            if isinstance(found, AwaitingKey):
                 found = self._complete(found, found.key_source.get_key_sync(found.kid))
             proof = self._hold_sender(found, token, dpop, certificate)
             if proof is not None:
@@ -258,7 +244,7 @@ class Verifier:
             raise
         return self._accepted(found, started)
 
-    def _accepted(self, verified: _Verified, started: float) -> Principal:
+    def _accepted(self, verified: VerifiedToken, started: float) -> Principal:
         if started:
             self.telemetry.verified("accepted", None, perf_counter() - started)
         return verified.principal
@@ -292,13 +278,15 @@ class Verifier:
 
     def _hold_sender(
         self,
-        verified: _Verified,
+        verified: VerifiedToken,
         token: str | bytes,
         dpop: DPoPRequest | None,
         certificate: str | None,
     ) -> VerifiedProof | None:
         """The token held against what its request presents: a DPoP proof, a certificate."""
         proof = None
+        if dpop is None and verified.confirmation is None and not self._dpop_required:
+            return None
         if dpop is not None:
             proof = verify_proof(
                 dpop, policy=self._dpop_policy, now=self._clock(), access_token=token
@@ -309,11 +297,11 @@ class Verifier:
         return proof
 
     def _verify_without_io(
-        self, token: object, unless_remembered: Callable[[bytes], object] | None
-    ) -> _Verified | _AwaitingKey:
+        self, token: object, grammar: Callable[[bytes], object] | None
+    ) -> VerifiedToken | AwaitingKey:
         # Text is checked before it is hashed; bytes (as a request carries them) are
         # looked up as they are, and checked once they must be parsed.
-        raw = token if type(token) is bytes else _bytes_of(token, self._max_token_bytes)
+        raw = token if type(token) is bytes else compact_bytes(token, self._max_token_bytes)
         digest: bytes | None = None
         cache = self._verified
         if cache is not None and len(raw) <= self._max_token_bytes:
@@ -327,16 +315,21 @@ class Verifier:
                 if known.key_source.still_trusts(known.kid, known.key):
                     return known
                 cache.forget(digest)
-        if unless_remembered is not None:
-            unless_remembered(raw)
-        if raw is token:  # bytes as a request carried them: size and ASCII not checked yet
-            raw = _bytes_of(raw, self._max_token_bytes)
-        pending = self._prepare(raw, digest)
+        try:
+            if raw is token:  # bytes as a request carried them: size and ASCII not checked yet
+                raw = compact_bytes(raw, self._max_token_bytes)
+            pending = self._prepare(raw, digest)
+        except InvalidTokenError:
+            # Every compact JWS meets the caller's grammar: only a refused token can fail
+            # it, and then that answer is the one to give.
+            if grammar is not None:
+                grammar(raw)
+            raise
         # The key cache answers a trusted key without waiting; only a miss needs I/O.
         key = pending.key_source.cached_key(pending.kid)
         return pending if key is None else self._complete(pending, key)
 
-    def _prepare(self, raw: bytes, digest: bytes | None) -> _AwaitingKey:
+    def _prepare(self, raw: bytes, digest: bytes | None) -> AwaitingKey:
         header_end, payload_end = split_compact(raw, self._max_token_bytes)
         header_segment = raw[:header_end]
         # The header rules depend only on the header segment and our settings: apply
@@ -355,11 +348,11 @@ class Verifier:
         if key_source is None:
             raise InvalidTokenError(Reason.ISSUER)
         signature = decode_signature(raw[payload_end + 1 :])
-        return _AwaitingKey(
+        return AwaitingKey(
             digest, raw[:payload_end], payload, signature, facts[0], facts[1], key_source
         )
 
-    def _complete(self, pending: _AwaitingKey, key: VerificationKey) -> _Verified:
+    def _complete(self, pending: AwaitingKey, key: VerificationKey) -> VerifiedToken:
         algorithm = pending.algorithm
         if not key_fits_algorithm(algorithm, key.kty, key.crv, key.alg):
             raise InvalidTokenError(Reason.KEY_MISMATCH)
@@ -375,7 +368,7 @@ class Verifier:
             self._principal_class, payload, audience.audiences, audience.organization
         )
         confirmation = {"cnf": payload["cnf"]} if "cnf" in payload else None
-        entry = _Verified(
+        entry = VerifiedToken(
             principal, pending.key_source, pending.kid, key, confirmation, valid_until
         )
         cache, digest = self._verified, pending.digest
@@ -387,6 +380,8 @@ class Verifier:
                 return entry  # nested deeper than is worth remembering
             # The remembered claims hold the same cnf, frozen: no second copy is kept.
             bound = None if confirmation is None else remembered.claims
-            entry = _Verified(remembered, pending.key_source, pending.kid, key, bound, valid_until)
+            entry = VerifiedToken(
+                remembered, pending.key_source, pending.kid, key, bound, valid_until
+            )
             cache.remember(digest, entry, weight, self._clock())
         return entry

@@ -12,12 +12,14 @@ from fastapi_isp_jwt import (
     InvalidTokenError,
     IssuerUnavailableError,
     JWTAuth,
+    Principal,
     Reason,
     Settings,
     Verifier,
 )
 from fastapi_isp_jwt.errors import InvalidDPoPProofError
 from fastapi_isp_jwt.testing import TestIssuer
+from fastapi_isp_jwt.verified import PendingVerification
 from tests.support.clock import FakeClock
 from tests.support.issuer_server import IssuerServer, closed_port_url
 
@@ -231,3 +233,82 @@ def test_from_env_issuer_keyword_replaces_a_domain_from_the_environment() -> Non
         issuer="http://127.0.0.1:9000/",
     )
     assert auth.settings.issuers == ("http://127.0.0.1:9000/",)
+
+
+# -- verify_now: the request path, deciding without a coroutine what needs no I/O --------
+
+
+@pytest.mark.anyio
+async def test_verify_now_answers_a_token_whose_key_is_in_hand_with_its_principal(
+    auth: JWTAuth, issuer: TestIssuer
+) -> None:
+    await auth.warm_up()
+    found = auth.verifier.verify_now(issuer.mint("auth0|now").encode())
+    assert isinstance(found, Principal)
+    assert found.subject == "auth0|now"
+
+
+@pytest.mark.anyio
+async def test_verify_now_leaves_a_key_download_to_finish(
+    auth: JWTAuth, issuer: TestIssuer, server: IssuerServer
+) -> None:
+    found = auth.verifier.verify_now(issuer.mint("auth0|later").encode())
+    assert isinstance(found, PendingVerification)
+    assert server.jwks_requests == 0
+    assert (await found.finish()).subject == "auth0|later"
+    assert server.jwks_requests == 1
+
+
+@pytest.mark.anyio
+async def test_verify_now_refuses_at_once_what_needs_no_key(
+    auth: JWTAuth, issuer: TestIssuer
+) -> None:
+    stranger = TestIssuer("https://elsewhere.example/")
+    with pytest.raises(InvalidTokenError) as raised:
+        auth.verifier.verify_now(stranger.mint().encode())
+    assert raised.value.reason is Reason.ISSUER
+
+
+@pytest.mark.anyio
+async def test_a_pending_verification_refuses_a_key_the_fetched_set_does_not_hold(
+    auth: JWTAuth, server: IssuerServer
+) -> None:
+    stranger = TestIssuer(server.url)  # the same issuer, signing with a key it never published
+    found = auth.verifier.verify_now(stranger.mint().encode())
+    assert isinstance(found, PendingVerification)
+    with pytest.raises(InvalidTokenError) as raised:
+        await found.finish()
+    assert raised.value.reason is Reason.UNKNOWN_KEY
+
+
+@pytest.mark.anyio
+async def test_the_callers_grammar_is_not_run_on_a_token_that_is_accepted(
+    auth: JWTAuth, issuer: TestIssuer
+) -> None:
+    checked: list[bytes] = []
+    await auth.verifier.verify(issuer.mint().encode(), grammar=checked.append)
+    assert checked == []
+
+
+@pytest.mark.anyio
+async def test_the_callers_grammar_answers_first_for_a_token_refused_as_malformed(
+    auth: JWTAuth,
+) -> None:
+    class NotItsGrammar(Exception):
+        pass
+
+    def grammar(raw: bytes) -> None:
+        raise NotItsGrammar(raw)
+
+    with pytest.raises(NotItsGrammar):
+        await auth.verifier.verify(b"a.b!.c", grammar=grammar)
+
+
+@pytest.mark.anyio
+async def test_a_token_refused_as_malformed_but_meeting_the_grammar_keeps_its_own_reason(
+    auth: JWTAuth,
+) -> None:
+    checked: list[bytes] = []
+    with pytest.raises(InvalidTokenError) as raised:
+        await auth.verifier.verify(b"a.b.c.d", grammar=checked.append)
+    assert (raised.value.reason, checked) == (Reason.MALFORMED, [b"a.b.c.d"])
