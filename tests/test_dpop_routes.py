@@ -267,6 +267,17 @@ def test_a_public_base_url_names_the_url_clients_address(server: IssuerServer, b
     assert client.get("/streams", headers=headers).status_code == 200
 
 
+def test_a_public_base_url_is_the_host_root_when_the_app_knows_its_root_path(
+    server: IssuerServer, bound: str
+) -> None:
+    # A proxy strips /v1 and the server is told so (uvicorn --root-path /v1): the request's
+    # path holds the prefix again, so the base names scheme and host only.
+    auth = JWTAuth(issuer=server.url, audience=ACME, public_base_url="https://api.example")
+    client = TestClient(make_app(auth), root_path="/v1")
+    headers = dpop(bound, url="https://api.example/v1/streams")
+    assert client.get("/v1/streams", headers=headers).status_code == 200
+
+
 def test_a_websocket_handshake_takes_dpop_as_a_get_of_its_http_url(
     client: TestClient, bound: str
 ) -> None:
