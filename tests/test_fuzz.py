@@ -24,8 +24,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fastapi_isp_jwt import InvalidTokenError, JWTAuth, Principal
+from fastapi_isp_jwt import InvalidRequestError, InvalidTokenError, JWTAuth, Principal
+from fastapi_isp_jwt.credentials import b64token
+from fastapi_isp_jwt.grammar import is_b64token
 from fastapi_isp_jwt.testing import SigningKey
+from fastapi_isp_jwt.verified import PendingVerification
 from fastapi_isp_jwt.verifier import Verifier
 from tests.security.hostile import ACME, b64url, segment, signature_of
 from tests.security.mutations import (
@@ -148,6 +151,27 @@ async def test_every_corpus_seed_gets_the_same_outcome_from_the_async_entry_poin
     else:
         outcome = "accept"
     assert outcome == seed.expect
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("seed", SEEDS, ids=[seed.name for seed in SEEDS])
+async def test_every_corpus_seed_gets_the_same_outcome_on_a_requests_path(
+    target: Target, seed: Seed
+) -> None:
+    # A request carries bytes and checks them against RFC 6750's grammar only once the
+    # verifier refuses them: the outcome must be what it was with the grammar checked first.
+    raw = target.token_of(seed).encode("utf-8", "surrogatepass")
+    try:
+        found = target.verifier.verify_now(raw, grammar=b64token)
+        if isinstance(found, PendingVerification):
+            found = await found.finish()
+    except InvalidRequestError:
+        outcome = "invalid_request"
+    except InvalidTokenError as refusal:
+        outcome = refusal.description
+    else:
+        outcome = "accept"
+    assert outcome == (seed.expect if is_b64token(raw) else "invalid_request")
 
 
 # -- the fuzz run ------------------------------------------------------------------------
