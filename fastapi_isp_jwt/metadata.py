@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 from fastapi_isp_jwt.audience import ORGANIZATION_PLACEHOLDER, AudiencePolicy
 from fastapi_isp_jwt.errors import InvalidTokenError
 from fastapi_isp_jwt.openapi import scopes_supported
+from fastapi_isp_jwt.sender import application_url
 
 if TYPE_CHECKING:
     from fastapi_isp_jwt.security import JWTAuth
@@ -107,7 +108,14 @@ class ResourceMetadata:
         """Absolute URL of the default document, for the ``resource_metadata`` parameter."""
         if self.default_resource is None:
             return None
-        return str(connection.base_url).rstrip("/") + WELL_KNOWN_PATH
+        # Where clients reach this service, as DPoP's htu is read: through trusted proxies
+        # or the public base URL, never the address a proxy forwarded to.
+        root = application_url(
+            connection.scope,
+            public_base_url=self._auth.public_base_url,
+            trusted_proxies=self._auth.trusted_proxies,
+        )
+        return root.rstrip("/") + WELL_KNOWN_PATH
 
     def router(self) -> APIRouter:
         router = APIRouter()

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from fastapi_isp_jwt.dpop import certificate_thumbprint
 
-__all__ = ["client_certificate", "request_url"]
+__all__ = ["application_url", "client_certificate", "request_url"]
 
 Scope = MutableMapping[str, Any]
 
@@ -61,8 +61,21 @@ def request_url(
     path: str = (
         raw_path.decode("latin-1") if raw_path else scope.get("root_path", "") + scope["path"]
     )
+    return _origin(scope, public_base_url, trusted_proxies) + path
+
+
+def application_url(
+    scope: Scope, *, public_base_url: str | None, trusted_proxies: Collection[str]
+) -> str:
+    """The URL clients address the application's root by (its ``root_path``), no end slash."""
+    root_path: str = scope.get("root_path", "")
+    return _origin(scope, public_base_url, trusted_proxies) + root_path
+
+
+def _origin(scope: Scope, public_base_url: str | None, trusted_proxies: Collection[str]) -> str:
+    """Scheme and host the client addressed, or the public base URL that stands for them."""
     if public_base_url is not None:
-        return public_base_url.rstrip("/") + path
+        return public_base_url.rstrip("/")
     scheme: str = scope.get("scheme", "http")  # optional in ASGI, "http" (or "ws") if absent
     host = _header(scope, b"host")
     if _from_trusted_proxy(scope, trusted_proxies):
@@ -74,7 +87,7 @@ def request_url(
         server = scope.get("server") or ("localhost", None)
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
     # Some proxies forward a handshake's scheme as ws/wss too: it is an http(s) request.
-    return f"{_HTTP_SCHEME.get(scheme, scheme)}://{host}{path}"
+    return f"{_HTTP_SCHEME.get(scheme, scheme)}://{host}"
 
 
 def client_certificate(scope: Scope, *, trusted_proxies: Collection[str]) -> str | None:

@@ -193,6 +193,35 @@ def test_the_document_url_follows_the_apps_root_path(issuer: TestIssuer) -> None
     )
 
 
+def test_the_document_url_is_on_the_public_base_url_clients_address(issuer: TestIssuer) -> None:
+    auth = issuer.auth(audience=ACME, public_base_url="https://api.example")
+    response = TestClient(guarded_app(auth)).get("/me")
+    assert extract_resource_metadata_from_www_auth(response) == (
+        "https://api.example/.well-known/oauth-protected-resource"
+    )
+
+
+def test_the_document_url_follows_a_trusted_proxys_forwarded_scheme_and_host(
+    issuer: TestIssuer,
+) -> None:
+    auth = issuer.auth(audience=ACME, trusted_proxies=["testclient"])
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example"}
+    response = TestClient(guarded_app(auth)).get("/me", headers=forwarded)
+    assert extract_resource_metadata_from_www_auth(response) == (
+        "https://api.example/.well-known/oauth-protected-resource"
+    )
+
+
+def test_the_document_url_ignores_forwarded_headers_from_anyone_else(
+    acme_client: TestClient,
+) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    response = acme_client.get("/me", headers=forwarded)
+    assert extract_resource_metadata_from_www_auth(response) == (
+        "http://testserver/.well-known/oauth-protected-resource"
+    )
+
+
 def test_a_403_carries_no_resource_metadata(acme_client: TestClient, issuer: TestIssuer) -> None:
     token = issuer.mint(scopes=["streams:read"], audience=ACME)
     response = acme_client.post("/streams", headers={"Authorization": f"Bearer {token}"})
