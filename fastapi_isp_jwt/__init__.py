@@ -30,6 +30,7 @@ from fastapi_isp_jwt.principal import Claims, Principal
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.security import JWTAuth
 from fastapi_isp_jwt.settings import DEFAULT_LEEWAY, Settings
+from fastapi_isp_jwt.verified import PendingVerification
 from fastapi_isp_jwt.verifier import Verifier
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "JWTAuth",
     "KeySetError",
     "MissingCredentialsError",
+    "PendingVerification",
     "Principal",
     "Reason",
     "Settings",

@@ -12,6 +12,7 @@ from fastapi_isp_jwt import (
     InvalidTokenError,
     IssuerUnavailableError,
     JWTAuth,
+    PendingVerification,
     Principal,
     Reason,
     Settings,
@@ -19,7 +20,6 @@ from fastapi_isp_jwt import (
 )
 from fastapi_isp_jwt.errors import InvalidDPoPProofError
 from fastapi_isp_jwt.testing import TestIssuer
-from fastapi_isp_jwt.verified import PendingVerification
 from tests.support.clock import FakeClock
 from tests.support.issuer_server import IssuerServer, closed_port_url
 
