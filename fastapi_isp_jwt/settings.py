@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,12 @@ from fastapi_isp_jwt.grammar import (
     check_number,
     parse_domain,
     well_known_url,
+)
+from fastapi_isp_jwt.keycache.options import (
+    check_cooldown,
+    check_max_stale,
+    check_timeout,
+    check_ttl,
 )
 from fastapi_isp_jwt.organizations import check_organization_options
 
@@ -206,12 +211,12 @@ class Settings:
             raise ConfigurationError("at least one algorithm is required")
         values["algorithms"] = algorithms
 
-        for name in ("leeway", "jwks_cooldown", "jwks_max_stale"):
-            values[name] = check_number(name, getattr(self, name), allow_zero=True)
-        for name in ("jwks_ttl", "jwks_timeout"):
-            values[name] = check_number(name, getattr(self, name))
-        if values["jwks_timeout"] > threading.TIMEOUT_MAX:  # the longest wait of a thread, a socket
-            raise ConfigurationError(f"jwks_timeout must be at most {threading.TIMEOUT_MAX:.0f} s")
+        values["leeway"] = check_number("leeway", self.leeway, allow_zero=True)
+        # The key cache's own rules: a JWKSCache built directly refuses the same values.
+        values["jwks_ttl"] = check_ttl("jwks_ttl", self.jwks_ttl)
+        values["jwks_cooldown"] = check_cooldown("jwks_cooldown", self.jwks_cooldown)
+        values["jwks_max_stale"] = check_max_stale("jwks_max_stale", self.jwks_max_stale)
+        values["jwks_timeout"] = check_timeout("jwks_timeout", self.jwks_timeout)
         if self.max_age is not None:
             values["max_age"] = check_number("max_age", self.max_age)
         values["discovery"] = bool(self.discovery)

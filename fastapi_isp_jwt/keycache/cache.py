@@ -24,6 +24,12 @@ from fastapi_isp_jwt.errors import ConfigurationError, IssuerUnavailableError
 from fastapi_isp_jwt.keycache.clients import DownloadClients
 from fastapi_isp_jwt.keycache.flow import Download, Source, download_keys, locate
 from fastapi_isp_jwt.keycache.health import KeyCacheHealth, key_cache_health
+from fastapi_isp_jwt.keycache.options import (
+    check_cooldown,
+    check_max_stale,
+    check_timeout,
+    check_ttl,
+)
 from fastapi_isp_jwt.keycache.policy import Action, FreshnessPolicy
 from fastapi_isp_jwt.keycache.report import CacheReport
 from fastapi_isp_jwt.keys import KeySet, VerificationKey
@@ -80,12 +86,6 @@ class JWKSCache:
         telemetry: Telemetry | None = None,
     ) -> None:
         jwks_url, discovery_url = locate(jwks_url, issuer, discovery)
-        for name, value in (("ttl", ttl), ("timeout", timeout)):
-            if not value > 0:
-                raise ConfigurationError(f"{name} must be positive")
-        for name, value in (("cooldown", cooldown), ("max_stale", max_stale)):
-            if not value >= 0:
-                raise ConfigurationError(f"{name} must not be negative")
         if max_bytes <= 0:
             raise ConfigurationError("max_bytes must be positive")
 
@@ -93,11 +93,14 @@ class JWKSCache:
             jwks_url=jwks_url,
             discovery_url=discovery_url,
             issuer=issuer,
-            ttl=float(ttl),
-            timeout=float(timeout),
+            ttl=check_ttl("ttl", ttl),
+            timeout=check_timeout("timeout", timeout),
             max_bytes=max_bytes,
         )
-        self._policy = FreshnessPolicy(cooldown=float(cooldown), max_stale=float(max_stale))
+        self._policy = FreshnessPolicy(
+            cooldown=check_cooldown("cooldown", cooldown),
+            max_stale=check_max_stale("max_stale", max_stale),
+        )
         self._http_client = http_client
         self._sync_http_client = sync_http_client
         self._own_clients = DownloadClients()
