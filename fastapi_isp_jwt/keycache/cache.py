@@ -15,7 +15,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 
 import httpx
 
@@ -101,9 +100,7 @@ class JWKSCache:
             cooldown=check_cooldown("cooldown", cooldown),
             max_stale=check_max_stale("max_stale", max_stale),
         )
-        self._http_client = http_client
-        self._sync_http_client = sync_http_client
-        self._own_clients = DownloadClients()
+        self._clients = DownloadClients(http_client, sync_http_client)
         self._clock = clock
         self.fetch_count = 0
         # The in-flight async fetch and the loop it runs in: a task of another (perhaps
@@ -307,7 +304,7 @@ class JWKSCache:
         a long-lived event loop: a task of the caller's loop may be cut short when that
         loop ends (a ``TestClient`` without ``with`` ends one after each request).
         """
-        if self._http_client is not None:
+        if self._clients.given is not None:
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
@@ -339,7 +336,7 @@ class JWKSCache:
         started = self._report.start_timer()
         with self._report.download_span():
             try:
-                async with self._async_client() as client:
+                async with self._clients.for_async() as client:
                     download = await io.run_async(flow, client)
             except Exception as exc:  # every way a fetch can fail counts as a failed fetch
                 return self._failed(exc, started)
@@ -350,21 +347,11 @@ class JWKSCache:
         started = self._report.start_timer()
         with self._report.download_span():
             try:
-                with self._sync_client() as client:
+                with self._clients.for_sync() as client:
                     download = io.run_sync(flow, client)
             except Exception as exc:  # every way a fetch can fail counts as a failed fetch
                 return self._failed(exc, started)
             return self._succeeded(download, started)
-
-    def _async_client(self) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-        if self._http_client is not None:
-            return nullcontext(self._http_client)
-        return self._own_clients.async_()
-
-    def _sync_client(self) -> AbstractContextManager[httpx.Client]:
-        if self._sync_http_client is not None:
-            return nullcontext(self._sync_http_client)
-        return self._own_clients.sync()
 
     def _begin_attempt(self, refetch_for: str | None) -> io.Flow[Download]:
         self._policy.begin_attempt(self._clock())
