@@ -17,6 +17,7 @@ from jwt.algorithms import ECAlgorithm
 from fastapi_isp_jwt.errors import InvalidTokenError, IssuerUnavailableError
 from fastapi_isp_jwt.instruments import DOWNLOAD_SPAN
 from fastapi_isp_jwt.keycache import JWKSCache
+from fastapi_isp_jwt.keys import MAX_JWKS_KEYS
 from fastapi_isp_jwt.logs import KEY_CACHE_EVENT_LEVELS
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.clock import FakeClock
@@ -105,8 +106,9 @@ async def test_a_good_download_counts_as_ok_and_is_timed(
         (slow(3 * TIMEOUT), "timeout"),
         (garbage(), "invalid_document"),
         (not_a_jwks(), "invalid_document"),
+        (Reply(body=json.dumps({"keys": [{}] * (MAX_JWKS_KEYS + 1)}).encode()), "invalid_document"),
     ],
-    ids=["http-500", "too-slow", "not-json", "not-a-jwks"],
+    ids=["http-500", "too-slow", "not-json", "not-a-jwks", "too-many-keys"],
 )
 @pytest.mark.anyio
 async def test_a_failed_download_counts_under_its_result(
