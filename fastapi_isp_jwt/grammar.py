@@ -2,8 +2,8 @@
 
 RFC 6750 b64token (bearer credentials), RFC 6749 scope-token and error codes, the text
 that may stand in a quoted header parameter, bare host names, loopback hosts,
-``.well-known`` URLs and the finite numbers options take. Every module that reads or
-checks one of these asks here.
+``.well-known`` URLs and the finite numbers options take (`check_number` refuses the
+others naming the option). Every module that reads or checks one of these asks here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fastapi_isp_jwt.errors import ConfigurationError
 
 __all__ = [
     "check_endpoint_url",
+    "check_number",
     "is_b64token",
     "is_finite_number",
     "is_loopback_host",
@@ -86,6 +87,28 @@ def is_finite_number(value: object) -> TypeGuard[int | float]:
         return math.isfinite(value)
     except OverflowError:  # an integer too large for a float
         return False
+
+
+def check_number(option: str, value: object, *, allow_zero: bool = False) -> float:
+    """``value`` as a float if `is_finite_number` and > 0 (>= 0 with ``allow_zero``).
+
+    Anything else is a `ConfigurationError` naming ``option`` and quoting the value.
+    """
+    if not is_finite_number(value):
+        raise ConfigurationError(f"{option} must be a finite number, not {_quoted(value)}")
+    if value < 0 or (value == 0 and not allow_zero):
+        rule = ">= 0" if allow_zero else "> 0"
+        raise ConfigurationError(f"{option} must be {rule}, not {_quoted(value)}")
+    return float(value)
+
+
+def _quoted(value: object) -> str:
+    """``repr(value)`` cut short; Python gives no text for an integer of over 4300 digits."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "an integer of thousands of digits"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_domain(option: str, value: object) -> str:

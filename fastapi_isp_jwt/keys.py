@@ -17,8 +17,24 @@ from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.algorithms import EDDSA, PublicKey
 from fastapi_isp_jwt.errors import KeySetError
 
-__all__ = ["KeySet", "PublicKey", "SkippedKey", "VerificationKey", "load_jwk", "load_jwks"]
+__all__ = [
+    "MAX_JWKS_KEYS",
+    "KeySet",
+    "PublicKey",
+    "SkippedKey",
+    "VerificationKey",
+    "load_jwk",
+    "load_jwks",
+]
 
+
+MAX_JWKS_KEYS = 100
+"""The most entries a JWKS document may list; one listing more is not a usable key set.
+
+Issuers publish a handful of keys (the current one, the next, one being retired). Each entry
+costs parsing and, when unusable, a line in the log: some 350,000 entries fit in the 1 MiB a
+download may bring, seconds of CPU. The count is checked before any entry is read.
+"""
 
 MIN_RSA_BITS = 2048
 # Far above anything an issuer uses; a bigger modulus would only make every verification slow.
@@ -160,7 +176,8 @@ def load_jwk(jwk: object) -> VerificationKey:
 def load_jwks(document: object, previous: KeySet | None = None) -> KeySet:
     """Load every usable key of a JWKS document.
 
-    Raises `KeySetError` when ``document`` is not a JWKS at all. Unusable keys are
+    Raises `KeySetError` when ``document`` is not a JWKS at all, or lists more than
+    `MAX_JWKS_KEYS` entries (before reading any of them). Unusable keys are
     skipped one by one, so one bad key never spoils the set, and listed in the set's
     ``skipped`` with their ``kid`` and the reason (the key cache logs them). A JWK
     identical to one in ``previous`` yields the very same `VerificationKey` object,
@@ -171,6 +188,8 @@ def load_jwks(document: object, previous: KeySet | None = None) -> KeySet:
     entries = document.get("keys")
     if not isinstance(entries, list):
         raise KeySetError('the JWKS document has no "keys" array')
+    if len(entries) > MAX_JWKS_KEYS:
+        raise KeySetError(f"the JWKS document lists more than {MAX_JWKS_KEYS} keys")
 
     known = previous._by_jwk if previous is not None else {}
     keys: list[VerificationKey] = []

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,9 +30,9 @@ __all__ = [
     "RateLimitedLogger",
     "download_failed_again",
     "giving_up",
-    "key_skipped",
     "keys_loaded",
     "keys_rotated",
+    "keys_skipped",
     "keys_unchanged",
     "no_usable_key",
     "outage_ended",
@@ -51,6 +51,8 @@ KEY_CACHE_LOGGER: Final = logging.getLogger("fastapi_isp_jwt.jwks")
 _TEXT_LIMIT = 100
 _DIGEST_HEX_DIGITS = 12
 _HINTS_REMEMBERED = 256
+# A record of skipped keys names this many of them: a document may list up to 100.
+_SKIPPED_KEYS_NAMED = 5
 
 # Most refusals are a client's business (an expired token is routine); these usually mean
 # the service, the tenant or an attacker needs a look.
@@ -264,22 +266,32 @@ def keys_unchanged(issuer: str) -> None:
     _event("keys_unchanged", "JWKS %s: fetched, keys unchanged", issuer, issuer=issuer)
 
 
-def key_skipped(issuer: str, kid: object, reason: str) -> None:
-    """A published key was left out of the key set (logged for each download that has it).
+def keys_skipped(issuer: str, skipped: Sequence[tuple[object, str]]) -> None:
+    """Published keys were left out of the key set: one record per download that has any.
 
-    Tokens signed with it are refused as signed by an unknown key, so it gets a warning:
-    ``reason`` is the key loader's fixed sentence, ``kid`` the key's own, made safe.
+    Tokens signed with them are refused as signed by an unknown key, so it is a warning.
+    ``skipped`` holds each key's ``kid`` (made safe here) and the key loader's fixed sentence
+    saying why; the record gives their count and the first five, however many there are.
     """
-    key_id = _loggable(kid)
+    named = [
+        {"key_id": _loggable(kid), "skip_reason": reason}
+        for kid, reason in skipped[:_SKIPPED_KEYS_NAMED]
+    ]
+    listed = "; ".join(
+        f"{'(no kid)' if key['key_id'] is None else repr(key['key_id'])}: {key['skip_reason']}"
+        for key in named
+    )
+    rest = len(skipped) - len(named)
     _event(
         "key_skipped",
-        "JWKS %s: skipping the published key %s: %s",
+        "JWKS %s: skipping the published key%s %s%s",
         issuer,
-        "(no kid)" if key_id is None else repr(key_id),
-        reason,
+        "" if len(skipped) == 1 else "s",
+        listed,
+        f"; and {rest} more ({len(skipped)} in all)" if rest else "",
         issuer=issuer,
-        key_id=key_id,
-        skip_reason=reason,
+        skipped_count=len(skipped),
+        skipped_keys=named,
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +21,15 @@ from fastapi_isp_jwt.dpop import DEFAULT_IAT_WINDOW, DPoPMode, DPoPNonces, DPoPP
 from fastapi_isp_jwt.errors import ConfigurationError
 from fastapi_isp_jwt.grammar import (
     check_endpoint_url,
-    is_finite_number,
+    check_number,
     parse_domain,
     well_known_url,
+)
+from fastapi_isp_jwt.keycache.options import (
+    check_cooldown,
+    check_max_stale,
+    check_timeout,
+    check_ttl,
 )
 from fastapi_isp_jwt.organizations import check_organization_options
 
@@ -87,15 +92,6 @@ def _strings(option: str, value: object) -> tuple[str, ...]:
     if not all(isinstance(item, str) for item in items):
         raise ConfigurationError(f"{option} must be a string or a sequence of strings")
     return items
-
-
-def _number(option: str, value: object, *, allow_zero: bool = False) -> float:
-    if not is_finite_number(value):
-        raise ConfigurationError(f"{option} must be a finite number, not {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        rule = ">= 0" if allow_zero else "> 0"
-        raise ConfigurationError(f"{option} must be {rule}, not {value!r}")
-    return float(value)
 
 
 def _integer(option: str, value: object, least: int, hint: str = "") -> int:
@@ -215,14 +211,14 @@ class Settings:
             raise ConfigurationError("at least one algorithm is required")
         values["algorithms"] = algorithms
 
-        for name in ("leeway", "jwks_cooldown", "jwks_max_stale"):
-            values[name] = _number(name, getattr(self, name), allow_zero=True)
-        for name in ("jwks_ttl", "jwks_timeout"):
-            values[name] = _number(name, getattr(self, name))
-        if values["jwks_timeout"] > threading.TIMEOUT_MAX:  # the longest wait of a thread, a socket
-            raise ConfigurationError(f"jwks_timeout must be at most {threading.TIMEOUT_MAX:.0f} s")
+        values["leeway"] = check_number("leeway", self.leeway, allow_zero=True)
+        # The key cache's own rules: a JWKSCache built directly refuses the same values.
+        values["jwks_ttl"] = check_ttl("jwks_ttl", self.jwks_ttl)
+        values["jwks_cooldown"] = check_cooldown("jwks_cooldown", self.jwks_cooldown)
+        values["jwks_max_stale"] = check_max_stale("jwks_max_stale", self.jwks_max_stale)
+        values["jwks_timeout"] = check_timeout("jwks_timeout", self.jwks_timeout)
         if self.max_age is not None:
-            values["max_age"] = _number("max_age", self.max_age)
+            values["max_age"] = check_number("max_age", self.max_age)
         values["discovery"] = bool(self.discovery)
         values["require_typ"] = bool(self.require_typ)
         for name in ("organizations", "org_ids", "org_names", "allowed_client_ids"):
@@ -245,7 +241,7 @@ class Settings:
             raise ConfigurationError("dpop_nonce_secret must be a text")
         values["dpop_policy"] = DPoPPolicy(
             algorithms=values["dpop_algorithms"],
-            iat_window=_number("dpop_iat_window", self.dpop_iat_window),
+            iat_window=check_number("dpop_iat_window", self.dpop_iat_window),
             leeway=values["leeway"],
             nonces=None if secret is None else DPoPNonces(secret),
         )

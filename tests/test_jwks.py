@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
+from fastapi_isp_jwt import Settings
 from fastapi_isp_jwt.errors import (
     ConfigurationError,
     InvalidTokenError,
@@ -118,6 +120,73 @@ def test_discovery_and_an_explicit_jwks_url_exclude_each_other(server: IssuerSer
 def test_limits_out_of_range_are_refused(server: IssuerServer, option: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         JWKSCache(server.jwks_url, **option)
+
+
+TIMING_OPTIONS = ("ttl", "cooldown", "max_stale", "timeout")
+NOT_FINITE_NUMBERS = [
+    pytest.param(float("inf"), id="inf"),
+    pytest.param(float("nan"), id="nan"),
+    pytest.param("5", id="text"),
+    pytest.param(True, id="bool"),
+    pytest.param(None, id="none"),
+    pytest.param(10**400, id="too-large-for-a-float"),
+    pytest.param(10**5000, id="too-large-to-print"),
+]
+
+
+@pytest.mark.parametrize("value", NOT_FINITE_NUMBERS)
+@pytest.mark.parametrize("option", TIMING_OPTIONS)
+def test_a_timing_option_that_is_not_a_finite_number_is_refused_naming_it(
+    server: IssuerServer, option: str, value: Any
+) -> None:
+    with pytest.raises(ConfigurationError, match=f"^{option} must be a finite number"):
+        JWKSCache(server.jwks_url, **{option: value})
+
+
+@pytest.mark.parametrize("option", TIMING_OPTIONS)
+def test_a_negative_timing_option_is_refused_naming_it(server: IssuerServer, option: str) -> None:
+    negative: dict[str, Any] = {option: -1}
+    with pytest.raises(ConfigurationError, match=f"^{option} must be"):
+        JWKSCache(server.jwks_url, **negative)
+
+
+def test_a_timeout_longer_than_any_wait_the_platform_can_make_is_refused(
+    server: IssuerServer,
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"^timeout must be at most"):
+        JWKSCache(server.jwks_url, timeout=threading.TIMEOUT_MAX * 2)
+
+
+BOUNDARY_VALUES = [
+    pytest.param(0, id="zero"),
+    pytest.param(-0.0, id="minus-zero"),
+    pytest.param(1e-9, id="just-above-zero"),
+    pytest.param(-1e-9, id="just-below-zero"),
+    pytest.param(threading.TIMEOUT_MAX, id="longest-wait"),
+    pytest.param(threading.TIMEOUT_MAX * 2, id="beyond-longest-wait"),
+]
+
+
+@pytest.mark.parametrize("value", BOUNDARY_VALUES + NOT_FINITE_NUMBERS)
+@pytest.mark.parametrize("option", TIMING_OPTIONS)
+def test_a_timing_option_is_refused_exactly_where_settings_refuses_its_jwks_option(
+    server: IssuerServer, option: str, value: Any
+) -> None:
+    def refused(build: Callable[[], object]) -> bool:
+        try:
+            build()
+        except ConfigurationError:
+            return True
+        return False
+
+    by_settings = refused(
+        lambda: Settings(
+            issuer=server.url, audience="https://api.example/x", **{f"jwks_{option}": value}
+        )
+    )
+    by_cache = refused(lambda: JWKSCache(server.jwks_url, **{option: value}))
+
+    assert by_cache == by_settings
 
 
 # -- lookups -----------------------------------------------------------------------------

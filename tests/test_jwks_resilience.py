@@ -17,9 +17,11 @@ import pytest
 
 from fastapi_isp_jwt.errors import InvalidTokenError, IssuerUnavailableError
 from fastapi_isp_jwt.keycache import JWKSCache
+from fastapi_isp_jwt.keys import MAX_JWKS_KEYS
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.clock import FakeClock
 from tests.support.faults import (
+    Reply,
     endless,
     garbage,
     huge,
@@ -105,10 +107,20 @@ def _serve(fault: Any) -> Callable[[IssuerServer], str]:
     return apply
 
 
+def _listing(entries: int) -> Reply:
+    """A JWKS of ``entries`` empty entries, written as tightly as JSON allows."""
+    return Reply(body=b'{"keys":[' + b",".join([b"{}"] * entries) + b"]}")
+
+
+# What a real issuer never publishes, and what would cost a download seconds of CPU, one
+# entry at a time: a JWKS filling the 1 MiB a response may have with some 350,000 entries.
+TOO_MANY_KEYS = f"lists more than {MAX_JWKS_KEYS} keys"
 FAULTS = [
     Fault("server-error", _serve(server_error()), "HTTP 500"),
     Fault("not-json", _serve(garbage()), "not JSON"),
     Fault("not-a-jwks", _serve(not_a_jwks()), 'no "keys" array'),
+    Fault("one-entry-too-many", _serve(_listing(MAX_JWKS_KEYS + 1)), TOO_MANY_KEYS),
+    Fault("a-mebibyte-of-entries", _serve(_listing(340_000)), TOO_MANY_KEYS),
     Fault("slower-than-timeout", _serve(slow(3 * TIMEOUT)), "did not answer within"),
     Fault("redirect", _serve(redirect()), "HTTP 302"),
     Fault("announced-huge-body", _serve(huge()), "larger than"),

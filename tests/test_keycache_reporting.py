@@ -17,6 +17,7 @@ from jwt.algorithms import ECAlgorithm
 from fastapi_isp_jwt.errors import InvalidTokenError, IssuerUnavailableError
 from fastapi_isp_jwt.instruments import DOWNLOAD_SPAN
 from fastapi_isp_jwt.keycache import JWKSCache
+from fastapi_isp_jwt.keys import MAX_JWKS_KEYS
 from fastapi_isp_jwt.logs import KEY_CACHE_EVENT_LEVELS
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.clock import FakeClock
@@ -105,8 +106,9 @@ async def test_a_good_download_counts_as_ok_and_is_timed(
         (slow(3 * TIMEOUT), "timeout"),
         (garbage(), "invalid_document"),
         (not_a_jwks(), "invalid_document"),
+        (Reply(body=json.dumps({"keys": [{}] * (MAX_JWKS_KEYS + 1)}).encode()), "invalid_document"),
     ],
-    ids=["http-500", "too-slow", "not-json", "not-a-jwks"],
+    ids=["http-500", "too-slow", "not-json", "not-a-jwks", "too-many-keys"],
 )
 @pytest.mark.anyio
 async def test_a_failed_download_counts_under_its_result(
@@ -441,6 +443,7 @@ def publish_with(issuer: TestIssuer, server: IssuerServer, *extra: dict[str, Any
 
 
 SHARED_SECRET = {"kty": "oct", "kid": "shared", "k": "c2VjcmV0LXNlY3JldA"}
+SYMMETRIC = "symmetric keys are never trusted"
 
 
 @pytest.mark.anyio
@@ -452,11 +455,26 @@ async def test_a_skipped_published_key_is_a_warning_with_its_kid_and_reason(
     await cache.get_key(issuer.signing_key.kid)
 
     record = the_event(log, "key_skipped")
-    assert fields(record, "key_id", "skip_reason") == (
-        "shared",
-        "symmetric keys are never trusted",
+    assert fields(record, "skipped_count", "skipped_keys") == (
+        1,
+        [{"key_id": "shared", "skip_reason": SYMMETRIC}],
     )
     assert SHARED_SECRET["k"] not in log.text
+
+
+@pytest.mark.anyio
+async def test_the_keys_one_download_skips_are_one_warning_with_their_count(
+    issuer: TestIssuer, server: IssuerServer, cache: JWKSCache, log: pytest.LogCaptureFixture
+) -> None:
+    publish_with(issuer, server, *({**SHARED_SECRET, "kid": f"shared-{n}"} for n in range(40)))
+
+    await cache.get_key(issuer.signing_key.kid)
+
+    record = the_event(log, "key_skipped")
+    assert fields(record, "skipped_count", "skipped_keys") == (
+        40,
+        [{"key_id": f"shared-{n}", "skip_reason": SYMMETRIC} for n in range(5)],
+    )
 
 
 @pytest.mark.anyio
@@ -483,7 +501,9 @@ async def test_a_private_key_is_skipped_without_logging_its_secret(
     await cache.get_key(issuer.signing_key.kid)
 
     record = the_event(log, "key_skipped")
-    assert fields(record, "skip_reason") == ("the JWK holds private key material",)
+    assert fields(record, "skipped_keys") == (
+        [{"key_id": "leaky", "skip_reason": "the JWK holds private key material"}],
+    )
     assert private["d"] not in log.text
 
 

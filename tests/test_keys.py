@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import jwt
@@ -14,7 +15,14 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from fastapi_isp_jwt import base64url
 from fastapi_isp_jwt.algorithms import ALGORITHMS
 from fastapi_isp_jwt.errors import KeySetError
-from fastapi_isp_jwt.keys import KeySet, SkippedKey, VerificationKey, load_jwk, load_jwks
+from fastapi_isp_jwt.keys import (
+    MAX_JWKS_KEYS,
+    KeySet,
+    SkippedKey,
+    VerificationKey,
+    load_jwk,
+    load_jwks,
+)
 from fastapi_isp_jwt.testing import SigningKey
 
 
@@ -459,6 +467,36 @@ def test_members_of_the_wrong_type_are_refused(
 def test_document_that_is_not_a_jwks_is_refused(document: object) -> None:
     with pytest.raises(KeySetError, match="JWKS document"):
         load_jwks(document)
+
+
+def test_a_document_listing_more_entries_than_the_limit_is_refused() -> None:
+    with pytest.raises(KeySetError, match=f"more than {MAX_JWKS_KEYS} keys"):
+        load_jwks({"keys": [{}] * (MAX_JWKS_KEYS + 1)})
+
+
+def test_a_document_listing_as_many_entries_as_the_limit_is_loaded(
+    rsa_jwk: dict[str, Any],
+) -> None:
+    key_set = load_jwks({"keys": [rsa_jwk] + [{"kty": "oct"}] * (MAX_JWKS_KEYS - 1)})
+
+    assert (key_set.kids, len(key_set.skipped)) == (frozenset({"rsa-1"}), MAX_JWKS_KEYS - 1)
+
+
+class _Unread(list[object]):
+    """Entries that fail the test if any one of them is looked at."""
+
+    def __iter__(self) -> Iterator[object]:
+        raise AssertionError("an entry was read")
+
+    def __getitem__(self, index: object) -> Any:
+        raise AssertionError("an entry was read")
+
+
+def test_no_entry_of_a_document_over_the_limit_is_read() -> None:
+    entries = _Unread([{"kty": "oct"}] * (MAX_JWKS_KEYS + 1))
+
+    with pytest.raises(KeySetError):
+        load_jwks({"keys": entries})
 
 
 def test_empty_jwks_gives_an_empty_key_set() -> None:

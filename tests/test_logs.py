@@ -261,7 +261,7 @@ EVENTS = {
     "first_download": lambda: logs.keys_loaded(ISSUER, ["b", "a"]),
     "rotation": lambda: logs.keys_rotated(ISSUER, ["c"], ["a"]),
     "keys_unchanged": lambda: logs.keys_unchanged(ISSUER),
-    "key_skipped": lambda: logs.key_skipped(ISSUER, "k", "symmetric keys are never trusted"),
+    "key_skipped": lambda: logs.keys_skipped(ISSUER, [("k", "symmetric keys are never trusted")]),
     "no_usable_key": lambda: logs.no_usable_key(ISSUER),
     "unknown_key_refetch": lambda: logs.unknown_key_refetch(ISSUER, "c"),
     "outage_started": lambda: logs.outage_started(ISSUER, "the issuer answered HTTP 503", 30.0),
@@ -317,15 +317,29 @@ def test_a_key_id_from_a_token_is_sanitized(key_cache_log: pytest.LogCaptureFixt
 def test_a_skipped_key_is_a_warning_naming_its_kid_and_the_reason(
     key_cache_log: pytest.LogCaptureFixture,
 ) -> None:
-    logs.key_skipped(ISSUER, "weak\nkey", "RSA keys under 2048 bits are too weak")
+    logs.keys_skipped(ISSUER, [("weak\nkey", "RSA keys under 2048 bits are too weak")])
     (record,) = key_cache_log.records
     assert record.levelno == logging.WARNING
-    assert (extra(record, "key_id"), extra(record, "skip_reason")) == (
-        "weak?key",
-        "RSA keys under 2048 bits are too weak",
+    assert (extra(record, "skipped_count"), extra(record, "skipped_keys")) == (
+        1,
+        [{"key_id": "weak?key", "skip_reason": "RSA keys under 2048 bits are too weak"}],
     )
+    assert "skipping the published key 'weak?key': RSA keys under" in record.getMessage()
 
 
 def test_a_skipped_key_without_a_kid_says_so(key_cache_log: pytest.LogCaptureFixture) -> None:
-    logs.key_skipped(ISSUER, None, "unsupported key type")
+    logs.keys_skipped(ISSUER, [(None, "unsupported key type")])
     assert "skipping the published key (no kid): unsupported key type" in key_cache_log.text
+
+
+def test_keys_skipped_together_are_one_record_with_their_count_and_the_first_five(
+    key_cache_log: pytest.LogCaptureFixture,
+) -> None:
+    logs.keys_skipped(ISSUER, [(f"k{n}", "unsupported key type") for n in range(8)])
+
+    (record,) = key_cache_log.records
+    assert (extra(record, "skipped_count"), extra(record, "skipped_keys")) == (
+        8,
+        [{"key_id": f"k{n}", "skip_reason": "unsupported key type"} for n in range(5)],
+    )
+    assert record.getMessage().endswith("'k4': unsupported key type; and 3 more (8 in all)")

@@ -113,6 +113,26 @@ def test_a_number_option_too_large_for_a_float_fails_with_a_configuration_error(
         settings(**{option: 10**400})
 
 
+@pytest.mark.parametrize(
+    "option",
+    [
+        "leeway",
+        "jwks_ttl",
+        "jwks_cooldown",
+        "jwks_max_stale",
+        "jwks_timeout",
+        "max_age",
+        "dpop_iat_window",
+    ],
+)
+def test_a_number_option_with_too_many_digits_to_print_fails_with_a_configuration_error(
+    option: str,
+) -> None:
+    # Python refuses to turn an integer of over 4300 digits into text: the message cannot quote it.
+    with pytest.raises(ConfigurationError, match=f"^{option} must be a finite number"):
+        settings(**{option: 10**5000})
+
+
 def test_a_jwks_timeout_longer_than_any_wait_the_platform_can_make_fails_at_startup() -> None:
     # Threads and sockets wait at most threading.TIMEOUT_MAX (about 292 years): a longer
     # timeout would fail every key download made from a synchronous verification.

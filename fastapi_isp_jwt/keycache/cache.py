@@ -15,7 +15,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 
 import httpx
 
@@ -24,6 +23,12 @@ from fastapi_isp_jwt.errors import ConfigurationError, IssuerUnavailableError
 from fastapi_isp_jwt.keycache.clients import DownloadClients
 from fastapi_isp_jwt.keycache.flow import Download, Source, download_keys, locate
 from fastapi_isp_jwt.keycache.health import KeyCacheHealth, key_cache_health
+from fastapi_isp_jwt.keycache.options import (
+    check_cooldown,
+    check_max_stale,
+    check_timeout,
+    check_ttl,
+)
 from fastapi_isp_jwt.keycache.policy import Action, FreshnessPolicy
 from fastapi_isp_jwt.keycache.report import CacheReport
 from fastapi_isp_jwt.keys import KeySet, VerificationKey
@@ -80,12 +85,6 @@ class JWKSCache:
         telemetry: Telemetry | None = None,
     ) -> None:
         jwks_url, discovery_url = locate(jwks_url, issuer, discovery)
-        for name, value in (("ttl", ttl), ("timeout", timeout)):
-            if not value > 0:
-                raise ConfigurationError(f"{name} must be positive")
-        for name, value in (("cooldown", cooldown), ("max_stale", max_stale)):
-            if not value >= 0:
-                raise ConfigurationError(f"{name} must not be negative")
         if max_bytes <= 0:
             raise ConfigurationError("max_bytes must be positive")
 
@@ -93,14 +92,15 @@ class JWKSCache:
             jwks_url=jwks_url,
             discovery_url=discovery_url,
             issuer=issuer,
-            ttl=float(ttl),
-            timeout=float(timeout),
+            ttl=check_ttl("ttl", ttl),
+            timeout=check_timeout("timeout", timeout),
             max_bytes=max_bytes,
         )
-        self._policy = FreshnessPolicy(cooldown=float(cooldown), max_stale=float(max_stale))
-        self._http_client = http_client
-        self._sync_http_client = sync_http_client
-        self._own_clients = DownloadClients()
+        self._policy = FreshnessPolicy(
+            cooldown=check_cooldown("cooldown", cooldown),
+            max_stale=check_max_stale("max_stale", max_stale),
+        )
+        self._clients = DownloadClients(http_client, sync_http_client)
         self._clock = clock
         self.fetch_count = 0
         # The in-flight async fetch and the loop it runs in: a task of another (perhaps
@@ -304,7 +304,7 @@ class JWKSCache:
         a long-lived event loop: a task of the caller's loop may be cut short when that
         loop ends (a ``TestClient`` without ``with`` ends one after each request).
         """
-        if self._http_client is not None:
+        if self._clients.given is not None:
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
@@ -336,7 +336,7 @@ class JWKSCache:
         started = self._report.start_timer()
         with self._report.download_span():
             try:
-                async with self._async_client() as client:
+                async with self._clients.for_async() as client:
                     download = await io.run_async(flow, client)
             except Exception as exc:  # every way a fetch can fail counts as a failed fetch
                 return self._failed(exc, started)
@@ -347,21 +347,11 @@ class JWKSCache:
         started = self._report.start_timer()
         with self._report.download_span():
             try:
-                with self._sync_client() as client:
+                with self._clients.for_sync() as client:
                     download = io.run_sync(flow, client)
             except Exception as exc:  # every way a fetch can fail counts as a failed fetch
                 return self._failed(exc, started)
             return self._succeeded(download, started)
-
-    def _async_client(self) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-        if self._http_client is not None:
-            return nullcontext(self._http_client)
-        return self._own_clients.async_()
-
-    def _sync_client(self) -> AbstractContextManager[httpx.Client]:
-        if self._sync_http_client is not None:
-            return nullcontext(self._sync_http_client)
-        return self._own_clients.sync()
 
     def _begin_attempt(self, refetch_for: str | None) -> io.Flow[Download]:
         self._policy.begin_attempt(self._clock())

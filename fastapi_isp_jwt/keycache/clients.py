@@ -1,10 +1,11 @@
-"""Short-lived HTTP clients for key downloads, sharing one TLS context per cache.
+"""The HTTP client of each key download: the one the cache was given, else a short-lived one.
 
-A new httpx client builds its TLS context from the CA bundle: some 30 ms of CPU, nearly
-all of it holding the GIL, so a server's event loop stands still meanwhile. A healthy
-issuer is asked rarely, but while it fails the cache retries every few seconds and each
-attempt paid that again. Built once, the context makes a retry cost what a refresh costs;
-connections are still never kept between downloads.
+Short-lived clients share one TLS context per cache. A new httpx client builds its TLS
+context from the CA bundle: some 30 ms of CPU, nearly all of it holding the GIL, so a
+server's event loop stands still meanwhile. A healthy issuer is asked rarely, but while it
+fails the cache retries every few seconds and each attempt paid that again. Built once, the
+context makes a retry cost what a refresh costs; connections are still never kept between
+downloads.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 
 import httpx
 
@@ -22,11 +29,27 @@ __all__ = ["DownloadClients"]
 
 
 class DownloadClients:
-    """Makes a fresh client for each download; the TLS context is made on first use."""
+    """The client for each download: ``given`` or ``given_sync`` when set, else a fresh one.
 
-    def __init__(self) -> None:
+    A given client is never closed here; a fresh one is closed after its download. The TLS
+    context of the fresh ones is made on first use.
+    """
+
+    def __init__(
+        self, given: httpx.AsyncClient | None = None, given_sync: httpx.Client | None = None
+    ) -> None:
+        self.given = given
+        self._given_sync = given_sync
         self._context: ssl.SSLContext | None = None
         self._lock = threading.Lock()
+
+    def for_async(self) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        """The client of one download run in an event loop."""
+        return self.async_() if self.given is None else nullcontext(self.given)
+
+    def for_sync(self) -> AbstractContextManager[httpx.Client]:
+        """The client of one download run in a thread."""
+        return self.sync() if self._given_sync is None else nullcontext(self._given_sync)
 
     def tls_context(self) -> ssl.SSLContext:
         # What httpx would build for each client (its CA bundle, SSL_CERT_FILE honoured).

@@ -83,8 +83,8 @@ class CacheReport:
             logs.outage_ended(self.issuer, failures, max(now - self._outage_started_at, 0.0))
         self.last_error = None
         self._stale_reported = self._gave_up_reported = False
-        for skipped in after.skipped:
-            logs.key_skipped(self.issuer, skipped.kid, skipped.reason)
+        if after.skipped:
+            logs.keys_skipped(self.issuer, [(key.kid, key.reason) for key in after.skipped])
         if not after.keys:
             logs.no_usable_key(self.issuer)
         if before is None:
