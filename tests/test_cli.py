@@ -19,8 +19,9 @@ import jwt
 import pytest
 
 from fastapi_isp_jwt import InvalidTokenError, JWTAuth
-from fastapi_isp_jwt.cli import human_duration, main
+from fastapi_isp_jwt.cli import main
 from fastapi_isp_jwt.dev_issuer import DEFAULT_AUDIENCE, DevIssuerConfig, running
+from fastapi_isp_jwt.inspect_report import human_duration
 from fastapi_isp_jwt.testing import ServedIssuer, TestIssuer
 from tests.support.issuer_server import IssuerServer
 
