@@ -204,7 +204,11 @@ def _read_token(args: argparse.Namespace, stdin: TextIO) -> str:
 
 
 def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
-    token = _read_token(args, stdin)
+    try:
+        token = _read_token(args, stdin)
+    except UnicodeDecodeError:  # a UTF-8 locale's stdin, given other bytes: no token to check
+        out.write("Cannot decode: standard input is not UTF-8 text\n")
+        return EXIT_INVALID
     decoded = _decode(token)
     header: dict[str, Any] = {}
     claims: dict[str, Any] | None = None

@@ -104,6 +104,17 @@ def test_inspect_reads_the_token_from_stdin(issuer: TestIssuer) -> None:
     assert '"sub": "auth0|from-stdin"' in out
 
 
+def test_inspect_of_standard_input_that_is_not_utf8_says_so_in_one_line() -> None:
+    # Standard input as a UTF-8 locale opens it: bytes that are not UTF-8 fail to decode.
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xff\xfe.e30.c2ln\n"), encoding="utf-8")
+    out = io.StringIO()
+
+    status = main(["inspect", "-"], out=out, stdin=stdin)
+
+    assert status == 1
+    assert out.getvalue() == "Cannot decode: standard input is not UTF-8 text\n"
+
+
 def test_inspect_of_something_that_is_no_jwt_says_it_cannot_decode() -> None:
     status, out = run("inspect", "not-a-token")
 
