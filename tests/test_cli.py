@@ -17,12 +17,13 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fastapi_isp_jwt import InvalidTokenError, JWTAuth
 from fastapi_isp_jwt.cli import main
 from fastapi_isp_jwt.dev_issuer import DEFAULT_AUDIENCE, DevIssuerConfig, running
 from fastapi_isp_jwt.inspect_report import human_duration
-from fastapi_isp_jwt.testing import ServedIssuer, TestIssuer
+from fastapi_isp_jwt.testing import ServedIssuer, SigningKey, TestIssuer
 from tests.support.issuer_server import IssuerServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -443,6 +444,20 @@ def test_mint_refuses_an_extra_claim_whose_json_escapes_a_lone_surrogate(
 
     assert (status, out) == (2, "")
     assert "the claim 'tier'" in capsys.readouterr().err
+
+
+def test_mint_refuses_a_key_file_whose_key_services_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weak_rsa = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    pem = SigningKey("weak", "RS256", weak_rsa).to_pem().decode()
+    key_file = tmp_path / "k.json"
+    key_file.write_text(json.dumps({"kid": "weak", "alg": "RS256", "private_key": pem}))
+
+    status, out = run("mint", "--key-file", str(key_file))
+
+    assert (status, out) == (2, "")
+    assert f"fastapi-isp-jwt mint: key_file {key_file}: " in capsys.readouterr().err
 
 
 # -- dev-issuer ----------------------------------------------------------------------------------
