@@ -14,12 +14,10 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from fastapi_isp_jwt import (
-    DEFAULT_LEEWAY,
     PLATFORM_AUDIENCE_PREFIX,
     AuthError,
     ConfigurationError,
@@ -42,7 +40,7 @@ from fastapi_isp_jwt.dev_issuer import (
     serve,
 )
 from fastapi_isp_jwt.dev_issuer.config import one_client_and_user
-from fastapi_isp_jwt.inspect_report import refusal_lines, skipped_key_lines
+from fastapi_isp_jwt.inspect_report import refusal_lines, skipped_key_lines, time_lines
 from fastapi_isp_jwt.minting import NotUnicodeError, sign_token, tenant_claims
 
 __all__ = ["main"]
@@ -157,46 +155,6 @@ def _decode(token: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
     return header, claims
 
 
-def human_duration(seconds: float) -> str:
-    """``42 s``, ``23 min``, ``5 h``, ``3 d``: rounded, as a person says it."""
-    seconds = abs(seconds)
-    if seconds < 60:
-        return f"{int(seconds)} s"
-    if round(seconds / 60) < 60:
-        return f"{round(seconds / 60)} min"
-    if round(seconds / 3600) < 48:
-        return f"{round(seconds / 3600)} h"
-    return f"{round(seconds / 86400)} d"
-
-
-def _when(value: object, now: float, past: str, future: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"{value!r} (not a number)"
-    try:
-        moment = datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, OSError, ValueError):
-        return f"{value!r} (out of range)"
-    delta = value - now
-    relative = future if delta > 0 else past
-    return f"{moment} ({relative.format(human_duration(delta))})"
-
-
-def _times(claims: dict[str, Any], now: float) -> list[str]:
-    lines = []
-    if "iat" in claims:
-        lines.append("  issued     " + _when(claims["iat"], now, "{} ago", "in {}, in the future"))
-    if "nbf" in claims:
-        lines.append("  not before " + _when(claims["nbf"], now, "{} ago", "not valid for {}"))
-    if "exp" in claims:
-        grace = f", within the {DEFAULT_LEEWAY:g} s leeway"  # still accepted, and says why
-        late = isinstance(exp := claims["exp"], int | float) and now - DEFAULT_LEEWAY <= exp <= now
-        expired = "expired {} ago" + (grace if late else "")
-        lines.append("  expires    " + _when(claims["exp"], now, expired, "expires in {}"))
-    else:
-        lines.append("  expires    never (no exp claim)")
-    return lines
-
-
 def _verifier(
     args: argparse.Namespace, claims: dict[str, Any] | None, notes: list[str]
 ) -> Verifier | None:
@@ -246,7 +204,11 @@ def _read_token(args: argparse.Namespace, stdin: TextIO) -> str:
 
 
 def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
-    token = _read_token(args, stdin)
+    try:
+        token = _read_token(args, stdin)
+    except UnicodeDecodeError:  # a UTF-8 locale's stdin, given other bytes: no token to check
+        out.write("Cannot decode: standard input is not UTF-8 text\n")
+        return EXIT_INVALID
     decoded = _decode(token)
     header: dict[str, Any] = {}
     claims: dict[str, Any] | None = None
@@ -256,7 +218,7 @@ def _inspect(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         header, claims = decoded
         out.write("Header\n" + _indent(json.dumps(header, indent=2, sort_keys=True)) + "\n")
         out.write("Claims\n" + _indent(json.dumps(claims, indent=2, sort_keys=True)) + "\n")
-        out.write("Times\n" + "\n".join(_times(claims, time.time())) + "\n")
+        out.write("Times\n" + "\n".join(time_lines(claims, time.time())) + "\n")
     notes: list[str] = []
     verifier = _verifier(args, claims, notes)
     out.write("Verdict\n")

@@ -17,11 +17,13 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fastapi_isp_jwt import InvalidTokenError, JWTAuth
-from fastapi_isp_jwt.cli import human_duration, main
+from fastapi_isp_jwt.cli import main
 from fastapi_isp_jwt.dev_issuer import DEFAULT_AUDIENCE, DevIssuerConfig, running
-from fastapi_isp_jwt.testing import ServedIssuer, TestIssuer
+from fastapi_isp_jwt.inspect_report import human_duration
+from fastapi_isp_jwt.testing import ServedIssuer, SigningKey, TestIssuer
 from tests.support.issuer_server import IssuerServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,6 +103,17 @@ def test_inspect_reads_the_token_from_stdin(issuer: TestIssuer) -> None:
     _, out = run("inspect", "-", stdin=issuer.mint("auth0|from-stdin") + "\n")
 
     assert '"sub": "auth0|from-stdin"' in out
+
+
+def test_inspect_of_standard_input_that_is_not_utf8_says_so_in_one_line() -> None:
+    # Standard input as a UTF-8 locale opens it: bytes that are not UTF-8 fail to decode.
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xff\xfe.e30.c2ln\n"), encoding="utf-8")
+    out = io.StringIO()
+
+    status = main(["inspect", "-"], out=out, stdin=stdin)
+
+    assert status == 1
+    assert out.getvalue() == "Cannot decode: standard input is not UTF-8 text\n"
 
 
 def test_inspect_of_something_that_is_no_jwt_says_it_cannot_decode() -> None:
@@ -431,6 +444,20 @@ def test_mint_refuses_an_extra_claim_whose_json_escapes_a_lone_surrogate(
 
     assert (status, out) == (2, "")
     assert "the claim 'tier'" in capsys.readouterr().err
+
+
+def test_mint_refuses_a_key_file_whose_key_services_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weak_rsa = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    pem = SigningKey("weak", "RS256", weak_rsa).to_pem().decode()
+    key_file = tmp_path / "k.json"
+    key_file.write_text(json.dumps({"kid": "weak", "alg": "RS256", "private_key": pem}))
+
+    status, out = run("mint", "--key-file", str(key_file))
+
+    assert (status, out) == (2, "")
+    assert f"fastapi-isp-jwt mint: key_file {key_file}: " in capsys.readouterr().err
 
 
 # -- dev-issuer ----------------------------------------------------------------------------------

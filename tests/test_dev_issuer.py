@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -1365,6 +1366,18 @@ def test_key_file_whose_kid_is_not_text_is_a_configuration_error(
     path = key_file_with(tmp_path / "dev-key.json", kid=kid)
 
     with pytest.raises(ConfigurationError, match="damaged"):
+        load_or_create_key(path)
+
+
+def test_key_file_holding_an_rsa_key_under_2048_bits_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    # Services refuse such a key in the JWKS, and with it every token the dev issuer signs.
+    weak_rsa = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    weak = SigningKey("weak", "RS256", weak_rsa)
+    path = key_file_with(tmp_path / "dev-key.json", private_key=weak.to_pem().decode())
+
+    with pytest.raises(ConfigurationError, match=r"^key_file .*RSA keys under 2048 bits"):
         load_or_create_key(path)
 
 

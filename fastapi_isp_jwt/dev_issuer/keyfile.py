@@ -13,7 +13,8 @@ import secrets
 import sys
 from pathlib import Path
 
-from fastapi_isp_jwt.errors import ConfigurationError
+from fastapi_isp_jwt.errors import ConfigurationError, KeySetError
+from fastapi_isp_jwt.keys import load_jwk
 from fastapi_isp_jwt.minting import SigningKey
 
 __all__ = ["default_key_file", "load_key", "load_or_create_key"]
@@ -34,10 +35,14 @@ def default_key_file() -> Path:
 
 
 def load_key(path: Path) -> SigningKey:
-    """Read the key saved at ``path``; a damaged file is a `ConfigurationError`."""
+    """Read the key saved at ``path``.
+
+    A damaged file is a `ConfigurationError`, and so is a key that services would refuse
+    (an RSA key under 2048 bits, say): every token signed with it would be refused.
+    """
     try:
         document = json.loads(path.read_bytes())
-        return SigningKey.from_pem(
+        key = SigningKey.from_pem(
             document["private_key"].encode(), kid=document["kid"], alg=document["alg"]
         )
     except FileNotFoundError:
@@ -48,6 +53,15 @@ def load_key(path: Path) -> SigningKey:
         raise ConfigurationError(
             f"the key file {path} is damaged; delete it and a new key will be made"
         ) from None
+    try:
+        # The very check a service's key cache makes of the JWK the dev issuer publishes.
+        load_jwk(key.public_jwk())
+    except KeySetError as exc:
+        raise ConfigurationError(
+            f"key_file {path}: services refuse tokens signed with its key ({exc}); "
+            "delete the file and a new key will be made"
+        ) from None
+    return key
 
 
 def load_or_create_key(path: Path, algorithm: str = "RS256") -> SigningKey:
