@@ -10,6 +10,7 @@ unchecked.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from fastapi_isp_jwt.errors import ConfigurationError, InvalidDPoPProofError
 from fastapi_isp_jwt.errors import ReplayStoreUnavailableError as ReplayStoreUnavailableError
+from fastapi_isp_jwt.grammar import is_finite_number
 from fastapi_isp_jwt.reasons import Reason
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
 
 DEFAULT_MAX_ENTRIES = 200_000
 DEFAULT_KEY_PREFIX = "fastapi-isp-jwt:dpop:"
+DEFAULT_REDIS_TIMEOUT = 1.0
 
 
 @runtime_checkable
@@ -112,28 +115,40 @@ class RedisReplayStore:
 
     ``client`` is a ``redis.asyncio.Redis`` (install the ``redis`` extra:
     ``pip install fastapi-isp-jwt[redis]``); it is used as given and never closed here.
-    Any Redis error (connection refused, timeout, a read-only replica...) becomes
-    `ReplayStoreUnavailableError` with ``retry_after`` seconds.
+    A store that cannot answer raises `ReplayStoreUnavailableError` with ``retry_after``
+    seconds: any error from the client (connection refused, a read-only replica, a
+    cluster that cannot be reached...), no answer within ``timeout`` seconds, or a reply
+    other than the two ``SET NX`` gives (a key new or not), as a pipeline given for a
+    client would make.
     """
 
     def __init__(
-        self, client: Any, *, prefix: str = DEFAULT_KEY_PREFIX, retry_after: float = 1
+        self,
+        client: Any,
+        *,
+        prefix: str = DEFAULT_KEY_PREFIX,
+        retry_after: float = 1,
+        timeout: float = DEFAULT_REDIS_TIMEOUT,
     ) -> None:
-        try:
-            from redis.exceptions import RedisError
-        except ImportError:  # pragma: no cover - a client was given, so redis is installed
-            raise ConfigurationError(
-                "RedisReplayStore needs the redis package: pip install fastapi-isp-jwt[redis]"
-            ) from None
-        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise ConfigurationError("timeout must be a number of seconds")
+        if not (is_finite_number(timeout) and timeout > 0):
+            raise ConfigurationError("timeout must be a finite number of seconds > 0")
         self.client = client
         self.prefix = prefix
         self.retry_after = retry_after
+        self.timeout = timeout
 
     async def remember(self, key: str, ttl: float) -> bool:
         milliseconds = max(1, math.ceil(ttl * 1000))
         try:
-            created = await self.client.set(self.prefix + key, b"1", nx=True, px=milliseconds)
-        except self._errors:
+            created = await asyncio.wait_for(
+                self.client.set(self.prefix + key, b"1", nx=True, px=milliseconds), self.timeout
+            )
+        except Exception:  # whatever the client or its connection raise: no answer
             raise ReplayStoreUnavailableError(retry_after=self.retry_after) from None
-        return bool(created)
+        if created is True:
+            return True
+        if created is None or created is False:
+            return False
+        raise ReplayStoreUnavailableError(retry_after=self.retry_after)

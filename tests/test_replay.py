@@ -5,7 +5,9 @@ The Redis tests run against a real ``redis-server`` on 127.0.0.1 (see `redis_ser
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
@@ -252,3 +254,86 @@ async def test_redis_restarting_is_unavailable_while_down_and_works_again_after(
         after = await store.remember("after", 60)
         await connection.aclose()
     assert (before, after) == (True, True)
+
+
+async def test_redis_that_stops_answering_is_unavailable_within_the_stores_timeout(
+    redis_executable: str,
+) -> None:
+    with RedisServer(redis_executable) as server:
+        connection = redis.asyncio.Redis.from_url(server.url)  # no socket timeout of its own
+        store = RedisReplayStore(connection, timeout=0.2)
+        await store.remember("before", 60)
+        server.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(ReplayStoreUnavailableError):
+                await store.remember("while-frozen", 60)
+            waited = time.monotonic() - started
+        finally:
+            server.resume()
+        await connection.aclose()
+    assert waited < 2
+
+
+@pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, True, "1"])
+def test_a_redis_timeout_that_is_no_positive_finite_number_is_a_configuration_error(
+    timeout: Any,
+) -> None:
+    with pytest.raises(ConfigurationError, match="timeout"):
+        RedisReplayStore(object(), timeout=timeout)
+
+
+async def test_a_cluster_client_that_cannot_reach_a_cluster_answers_unavailable(
+    redis_server: RedisServer,
+) -> None:
+    cluster = redis.asyncio.RedisCluster(host="127.0.0.1", port=redis_server.port)
+    with pytest.raises(ReplayStoreUnavailableError):
+        await RedisReplayStore(cluster).remember("k", 60)
+
+
+class FailingClient:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def set(self, *args: object, **kwargs: object) -> NoReturn:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("Event loop is closed"), ValueError("bad reply"), KeyError("x")]
+)
+async def test_any_error_from_the_redis_client_answers_unavailable(error: Exception) -> None:
+    with pytest.raises(ReplayStoreUnavailableError):
+        await RedisReplayStore(FailingClient(error)).remember("k", 60)
+
+
+async def test_a_redis_pipeline_given_as_client_is_unavailable_not_a_store_that_forgets(
+    client: redis.asyncio.Redis,
+) -> None:
+    # A pipeline queues the command and answers itself: no reply says the key is new.
+    store = RedisReplayStore(client.pipeline())
+    with pytest.raises(ReplayStoreUnavailableError):
+        await store.remember("k", 60)
+
+
+class AnsweringClient:
+    def __init__(self, reply: object) -> None:
+        self.reply = reply
+
+    async def set(self, *args: object, **kwargs: object) -> object:
+        return self.reply
+
+
+@pytest.mark.parametrize("reply", ["OK", b"OK", 1, "nil", b"", 0, [True]])
+async def test_a_redis_reply_other_than_true_none_or_false_answers_unavailable(
+    reply: object,
+) -> None:
+    with pytest.raises(ReplayStoreUnavailableError):
+        await RedisReplayStore(AnsweringClient(reply)).remember("k", 60)
+
+
+@pytest.mark.parametrize(("reply", "new"), [(True, True), (None, False), (False, False)])
+async def test_redis_replies_true_for_a_new_key_and_none_or_false_for_a_replay(
+    reply: object, new: bool
+) -> None:
+    assert await RedisReplayStore(AnsweringClient(reply)).remember("k", 60) is new
