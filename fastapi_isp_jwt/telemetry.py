@@ -10,6 +10,9 @@ result, or an issuer from the configuration. Nothing read from a token (subject,
 its own ``iss``) ever becomes an attribute: a flood of forged tokens cannot grow the
 number of time series.
 
+A broken SDK (a meter, tracer or span that raises) loses its measurements and changes no
+answer: what it raises is dropped here, as the OpenTelemetry API itself never raises.
+
 `fastapi_isp_jwt.instruments.INSTRUMENTS` is the table of what is created here, the one
 the Operations docs are checked against.
 """
@@ -21,8 +24,8 @@ import inspect
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
-from types import ModuleType
+from contextlib import AbstractContextManager, nullcontext, suppress
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from fastapi_isp_jwt.instruments import (
@@ -50,6 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["Telemetry", "outcome_of", "shared"]
 
 _ACCEPTED_ATTRIBUTES: Final[Mapping[str, str]] = {"outcome": "accepted"}
+# Around each call into the SDK: a broken one must not turn a request into a 500.
+_SDK_FAILURES: Final = suppress(Exception)
 
 
 def outcome_of(reason: Reason | None) -> VerificationOutcome:
@@ -175,11 +180,12 @@ class Telemetry:
         self._api = _load_api() if enabled else None
         # Made whenever the API is there: on the global providers they are the API's
         # proxies, which forward to an SDK installed later.
-        self._made: _Instruments | None = (
-            None
-            if self._api is None
-            else _Instruments(*self._api, meter_provider, tracer_provider, self._gauge_callback)
-        )
+        self._made: _Instruments | None = None
+        if self._api is not None:
+            with _SDK_FAILURES:  # a provider that cannot make instruments: nothing reported
+                self._made = _Instruments(
+                    *self._api, meter_provider, tracer_provider, self._gauge_callback
+                )
         self._instruments: _Instruments | None = None
         self.active = False
         self.refresh()
@@ -203,8 +209,9 @@ class Telemetry:
         attributes = self._verification_attributes.get((outcome, reason))
         if attributes is None:
             attributes = self._remember_attributes(outcome, reason)
-        instruments.verifications.add(1, attributes)
-        instruments.verification_time.record(seconds, self._outcome_attributes[outcome])
+        with _SDK_FAILURES:
+            instruments.verifications.add(1, attributes)
+            instruments.verification_time.record(seconds, self._outcome_attributes[outcome])
         if reason is not None:
             self._refusal_event(instruments, reason)
 
@@ -213,14 +220,16 @@ class Telemetry:
         instruments = self._instruments
         if instruments is None:
             return
-        instruments.token_cache.add(1, _HIT if hit else _MISS)
+        with _SDK_FAILURES:
+            instruments.token_cache.add(1, _HIT if hit else _MISS)
 
     def scope_refused(self) -> None:
         """A valid token lacked a scope the route requires."""
         instruments = self._instruments
         if instruments is None:
             return
-        instruments.scope_refusals.add(1)
+        with _SDK_FAILURES:
+            instruments.scope_refusals.add(1)
         self._refusal_event(instruments, Reason.SCOPE)
 
     def dpop_refused(self, reason: Reason) -> None:
@@ -228,7 +237,8 @@ class Telemetry:
         instruments = self._instruments
         if instruments is None:
             return
-        instruments.dpop_refusals.add(1, self._dpop_attributes[reason])
+        with _SDK_FAILURES:
+            instruments.dpop_refusals.add(1, self._dpop_attributes[reason])
         self._refusal_event(instruments, reason)
 
     # -- the key cache ---------------------------------------------------------------------
@@ -241,24 +251,24 @@ class Telemetry:
         if result not in DOWNLOAD_RESULTS:
             raise ValueError(f"unknown download result {result!r}")
         attributes = {"issuer": issuer, "result": result}
-        instruments.key_downloads.add(1, attributes)
-        instruments.key_download_time.record(seconds, attributes)
+        with _SDK_FAILURES:
+            instruments.key_downloads.add(1, attributes)
+            instruments.key_download_time.record(seconds, attributes)
 
     def unknown_key_refetch(self, suppressed: bool, *, issuer: str) -> None:
         """A token named a key not held; ``suppressed`` when the cooldown held the refetch."""
         instruments = self._instruments
         if instruments is None:
             return
-        instruments.unknown_key_refetches.add(1, {"issuer": issuer, "suppressed": suppressed})
+        with _SDK_FAILURES:
+            instruments.unknown_key_refetches.add(1, {"issuer": issuer, "suppressed": suppressed})
 
     def download_span(self, *, issuer: str) -> AbstractContextManager[object]:
         """A short span around one key download (a no-op context when inactive)."""
         instruments = self._instruments
         if instruments is None:
             return nullcontext()
-        return instruments.tracer.start_as_current_span(  # type: ignore[no-any-return]
-            DOWNLOAD_SPAN, attributes={"isp_jwt.issuer": issuer}
-        )
+        return _GuardedSpan(instruments, issuer)
 
     def watch_key_caches(self, source: HealthSource) -> None:
         """Feed the key-cache gauges from ``source``, called at each collection.
@@ -293,9 +303,10 @@ class Telemetry:
 
     @staticmethod
     def _refusal_event(instruments: _Instruments, reason: Reason) -> None:
-        span: Span = instruments.trace.get_current_span()
-        if span.is_recording():
-            span.add_event(REFUSAL_EVENT, {REFUSAL_EVENT_REASON: reason.value})
+        with _SDK_FAILURES:
+            span: Span = instruments.trace.get_current_span()
+            if span.is_recording():
+                span.add_event(REFUSAL_EVENT, {REFUSAL_EVENT_REASON: reason.value})
 
     def _healths(self) -> Iterator[KeyCacheHealth]:
         with self._sources_lock:
@@ -317,6 +328,36 @@ class Telemetry:
             return observations
 
         return observe
+
+
+class _GuardedSpan:
+    """The download span, or nothing when the tracer raises; the download's own errors pass."""
+
+    def __init__(self, instruments: _Instruments, issuer: str) -> None:
+        self._instruments = instruments
+        self._issuer = issuer
+        self._span: AbstractContextManager[object] | None = None
+
+    def __enter__(self) -> object:
+        with _SDK_FAILURES:
+            span = self._instruments.tracer.start_as_current_span(
+                DOWNLOAD_SPAN, attributes={"isp_jwt.issuer": self._issuer}
+            )
+            entered = span.__enter__()
+            self._span = span
+            return entered
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        span, self._span = self._span, None
+        if span is not None:
+            with _SDK_FAILURES:
+                span.__exit__(kind, error, traceback)
 
 
 _HIT: Final[Mapping[str, str]] = {"result": "hit"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from typing import NoReturn
 
 import pytest
 from opentelemetry import metrics, trace
@@ -24,7 +25,7 @@ from fastapi_isp_jwt.instruments import (
 from fastapi_isp_jwt.keycache.health import KeyCacheHealth
 from fastapi_isp_jwt.reasons import Reason
 from fastapi_isp_jwt.telemetry import Telemetry, outcome_of
-from tests.support.telemetry import Recorded, attrs
+from tests.support.telemetry import BrokenProviders, Recorded, RecordingSpanThatRaises, attrs
 
 ISSUER = "https://tenant.example.auth0.com/"
 OTHER_ISSUER = "https://login.example.com/"
@@ -351,3 +352,49 @@ def test_refresh_never_activates_disabled_telemetry(monkeypatch: pytest.MonkeyPa
     telemetry = Telemetry(enabled=False)
     monkeypatch.setattr(metrics, "get_meter_provider", MeterProvider)
     assert telemetry.refresh() is False
+
+
+# -- a broken SDK ---------------------------------------------------------------------------
+
+
+def test_a_meter_that_raises_loses_the_measurements_and_raises_nothing() -> None:
+    telemetry = BrokenProviders().telemetry
+    telemetry.verified("accepted", None, 0.001)
+    telemetry.verified("refused", Reason.EXPIRED, 0.001)
+    telemetry.token_cache(hit=True)
+    telemetry.scope_refused()
+    telemetry.dpop_refused(Reason.DPOP_PROOF_REPLAYED)
+    telemetry.key_download("ok", 0.2, issuer=ISSUER)
+    telemetry.unknown_key_refetch(False, issuer=ISSUER)
+    assert telemetry.active
+
+
+def test_a_tracer_that_raises_gives_a_download_span_that_does_nothing() -> None:
+    with BrokenProviders().telemetry.download_span(issuer=ISSUER):
+        ran = True
+    assert ran
+
+
+def test_a_download_span_whose_tracer_raises_lets_the_downloads_own_error_through() -> None:
+    with pytest.raises(KeyError), BrokenProviders().telemetry.download_span(issuer=ISSUER):
+        raise KeyError("the download's own")
+
+
+def test_a_current_span_that_raises_on_an_event_does_not_stop_a_refusal_being_reported(
+    recorded: Recorded,
+) -> None:
+    with trace.use_span(RecordingSpanThatRaises(), record_exception=False):
+        recorded.telemetry.verified("refused", Reason.SIGNATURE, 0.001)
+    assert recorded.values("isp_jwt.verifications") == {
+        attrs(outcome="refused", reason="signature"): 1
+    }
+
+
+def test_a_meter_provider_that_cannot_make_instruments_leaves_telemetry_inactive() -> None:
+    class CannotMakeMeters:
+        def get_meter(self, *args: object, **kwargs: object) -> NoReturn:
+            raise RuntimeError("broken SDK: get_meter")
+
+    telemetry = Telemetry(meter_provider=CannotMakeMeters())  # type: ignore[arg-type]
+    telemetry.verified("accepted", None, 0.001)
+    assert not telemetry.active

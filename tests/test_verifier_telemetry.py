@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from fastapi_isp_jwt import InvalidTokenError, JWTAuth, Principal, Settings, Verifier
 from fastapi_isp_jwt.testing import TestIssuer
 from tests.support.issuer_server import IssuerServer
-from tests.support.telemetry import Recorded, attrs
+from tests.support.telemetry import BrokenProviders, Recorded, attrs
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
 
@@ -102,3 +102,26 @@ def test_a_scope_refusal_is_counted(
     )
     assert response.status_code == 403
     assert recorded.values("isp_jwt.scope_refusals") == {attrs(): 1}
+
+
+def test_a_broken_sdk_changes_no_answer_a_request_gets(
+    server: IssuerServer, issuer: TestIssuer
+) -> None:
+    auth = JWTAuth(issuer=server.url, audience=ACME)
+    auth.verifier.telemetry = BrokenProviders().telemetry
+    app = FastAPI()
+
+    @app.post("/streams")
+    async def create(principal: Principal = Security(auth, scopes=["streams:write"])) -> str:
+        return principal.subject
+
+    client = TestClient(app)
+    statuses = [
+        client.post("/streams", headers={"Authorization": f"Bearer {token}"}).status_code
+        for token in (
+            issuer.mint(scopes=["streams:write"]),
+            issuer.mint_expired(),
+            issuer.mint(),
+        )
+    ]
+    assert statuses == [200, 401, 403]

@@ -1,10 +1,15 @@
 """`Recorded`: a `Telemetry` on the real OpenTelemetry SDK, with in-memory readers.
 
+`BrokenProviders`: a `Telemetry` on providers whose every instrument raises.
+
 No global provider is touched: each `Recorded` has providers of its own, so tests never see
 each other's measurements.
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import NoReturn, cast
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -16,6 +21,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
 
 from fastapi_isp_jwt.telemetry import Telemetry
 
@@ -72,3 +78,45 @@ class Recorded:
     def finished(self) -> tuple[ReadableSpan, ...]:
         """The spans ended so far."""
         return self.spans.get_finished_spans()
+
+
+class _Raising:
+    """An instrument, meter, tracer or span whose every method raises (a broken SDK)."""
+
+    def __getattr__(self, name: str) -> object:
+        def broken(*args: object, **kwargs: object) -> NoReturn:
+            raise RuntimeError(f"broken SDK: {name}")
+
+        return broken
+
+
+class _MakesRaisingInstruments:
+    def __getattr__(self, name: str) -> object:
+        return lambda *args, **kwargs: _Raising()
+
+
+class BrokenProviders:
+    """Meter and tracer providers whose instruments, tracer and spans all raise when used."""
+
+    def __init__(self) -> None:
+        self.meter_provider = SimpleNamespace(
+            get_meter=lambda *args, **kwargs: _MakesRaisingInstruments()
+        )
+        self.tracer_provider = SimpleNamespace(get_tracer=lambda *args, **kwargs: _Raising())
+        self.telemetry = Telemetry(
+            meter_provider=cast("MeterProvider", self.meter_provider),
+            tracer_provider=cast("TracerProvider", self.tracer_provider),
+        )
+
+
+class RecordingSpanThatRaises(NonRecordingSpan):
+    """A current span that says it records, and raises when an event is added to it."""
+
+    def __init__(self) -> None:
+        super().__init__(INVALID_SPAN_CONTEXT)
+
+    def is_recording(self) -> bool:
+        return True
+
+    def add_event(self, *args: object, **kwargs: object) -> NoReturn:
+        raise RuntimeError("broken SDK: add_event")
