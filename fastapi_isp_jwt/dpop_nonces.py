@@ -22,7 +22,7 @@ _MIN_NONCE_SECRET_BYTES = 32
 
 
 class DPoPNonces:
-    """Server nonces (RFC 9449 §8, §9) that rotate every ``lifetime`` seconds, statelessly.
+    """Server nonces (RFC 9449 §8, §9) that rotate every ``lifetime`` (>= 1) seconds, statelessly.
 
     A nonce is an HMAC of the current period under ``secret``, so every replica holding
     the same secret issues and accepts the same nonces with nothing shared at run time.
@@ -38,8 +38,9 @@ class DPoPNonces:
             )
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
             raise ConfigurationError("dpop_nonce_lifetime must be a number")
-        if not (is_finite_number(lifetime) and lifetime > 0):
-            raise ConfigurationError("dpop_nonce_lifetime must be a finite number > 0")
+        # Under a second, the period number of the current time may not fit a float.
+        if not (is_finite_number(lifetime) and lifetime >= 1):
+            raise ConfigurationError("dpop_nonce_lifetime must be a finite number of seconds >= 1")
         self._key = key
         self.lifetime = float(lifetime)
 
@@ -56,7 +57,9 @@ class DPoPNonces:
 
     def accepts(self, nonce: str, now: float) -> bool:
         """Whether ``nonce`` is one this service issued recently."""
-        given = nonce.encode("utf-8")
+        if not nonce.isascii():  # issued nonces are ASCII; a lone surrogate is no UTF-8 even
+            return False
+        given = nonce.encode("ascii")
         period = math.floor(now / self.lifetime)
         recent = (period - 1, period, period + 1)
         return any(hmac.compare_digest(given, self._of_period(p)) for p in recent)

@@ -509,6 +509,16 @@ def test_a_nonce_with_non_ascii_text_is_refused() -> None:
     assert not NONCES.accepts("é", NOW)
 
 
+def test_a_nonce_that_is_not_unicode_text_is_refused() -> None:
+    assert not NONCES.accepts("\ud800", NOW)  # a lone surrogate, which UTF-8 cannot hold
+
+
+@pytest.mark.parametrize("lifetime", [0.5, 1e-300, 5e-324])
+def test_a_nonce_lifetime_under_a_second_is_a_configuration_error(lifetime: float) -> None:
+    with pytest.raises(ConfigurationError, match="dpop_nonce_lifetime"):
+        DPoPNonces(SECRET, lifetime)
+
+
 def test_a_short_nonce_secret_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="dpop_nonce_secret"):
         DPoPNonces(b"short")
