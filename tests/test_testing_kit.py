@@ -400,6 +400,23 @@ def test_principal_override_placed_by_hand_keeps_scope_checks(issuer: TestIssuer
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
 
 
+def test_override_principal_with_something_other_than_a_principal_is_a_clear_type_error(
+    issuer: TestIssuer,
+) -> None:
+    auth = issuer.auth()
+    app = scoped_app(auth)
+    with pytest.raises(TypeError, match="make_principal"):
+        override_principal(app, auth, "auth0|ann").__enter__()  # type: ignore[arg-type]
+    assert auth not in app.dependency_overrides
+
+
+def test_principal_override_with_arguments_swapped_is_a_clear_type_error(
+    issuer: TestIssuer,
+) -> None:
+    with pytest.raises(TypeError, match="JWTAuth"):
+        principal_override(make_principal(), issuer.auth())  # type: ignore[arg-type]
+
+
 def test_swapping_in_a_bound_auth_keeps_scope_checks_with_real_tokens(
     issuer: TestIssuer,
 ) -> None:
@@ -416,6 +433,21 @@ def test_swapping_in_a_bound_auth_keeps_scope_checks_with_real_tokens(
 
 
 # -- make_principal ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("names", ["scopes", "permissions"])
+def test_minting_with_scopes_or_permissions_as_one_string_is_a_clear_type_error(
+    issuer: TestIssuer, names: str
+) -> None:
+    # list("streams:read") would grant the scopes "s", "t", "r"...
+    with pytest.raises(TypeError, match=names):
+        issuer.mint(**{names: "streams:read"})  # type: ignore[arg-type]
+
+
+def test_make_principal_with_scopes_as_one_string_is_a_clear_type_error() -> None:
+    # frozenset("streams:read") would grant the scopes "s", "t", "r"...
+    with pytest.raises(TypeError, match="scopes"):
+        make_principal(scopes="streams:read")
 
 
 def test_made_principal_matches_one_verified_from_a_real_token(issuer: TestIssuer) -> None:

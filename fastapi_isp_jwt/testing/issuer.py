@@ -176,6 +176,11 @@ class TestIssuer:
         **extra: Any,
     ) -> dict[str, Any]:
         """The claims `mint` would sign, for tests that tamper before signing."""
+        for name, names in (("scopes", scopes), ("permissions", permissions)):
+            if isinstance(names, str):
+                raise TypeError(
+                    f"{name} must be a list of scope names, not one string: [{names!r}]"
+                )
         if audience is None:
             audience = PLATFORM_AUDIENCE_PREFIX + (organization or self.organization)
         payload = tenant_claims(

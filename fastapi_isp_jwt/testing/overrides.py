@@ -30,6 +30,13 @@ def principal_override(auth: JWTAuth, principal: Principal) -> Callable[..., Pri
     Scopes required by the route are still checked; a missing one gets the same 403
     (``WWW-Authenticate: Bearer error="insufficient_scope"``) as with a real token.
     """
+    if not isinstance(auth, JWTAuth):
+        raise TypeError(f"auth must be the JWTAuth the routes depend on, not {type(auth).__name__}")
+    if not isinstance(principal, Principal):
+        raise TypeError(
+            f"principal must be a Principal (make one with make_principal), "
+            f"not {type(principal).__name__}"
+        )
 
     def authenticated_as_principal(security_scopes: SecurityScopes) -> Principal:
         return auth.authorize(principal, security_scopes.scopes)
@@ -105,6 +112,8 @@ def make_principal(
     Extra keyword arguments become claims, and fill the fields of a ``principal_class``
     subclass that reads custom claims.
     """
+    if isinstance(scopes, str):
+        raise TypeError(f"scopes must be a list of scope names, not one string: [{scopes!r}]")
     now = int(time.time())
     granted = frozenset(scopes)
     audience = (PLATFORM_AUDIENCE_PREFIX + organization,) if organization else ()
