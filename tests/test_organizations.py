@@ -75,6 +75,11 @@ def test_require_refuses_a_token_without_an_organization(issuer: TestIssuer) -> 
         verify(issuer, issuer.mint(), organization_claims="require")
 
 
+def test_require_refuses_a_token_whose_org_id_is_empty(issuer: TestIssuer) -> None:
+    with pytest.raises(InvalidTokenError, match="The token names no organization"):
+        verify(issuer, issuer.mint(org_id=""), organization_claims="require")
+
+
 @pytest.mark.parametrize("claim", ["org_id", "org_name"])
 def test_a_checked_organization_claim_that_is_not_text_is_refused(
     issuer: TestIssuer, claim: str
@@ -410,7 +415,7 @@ def test_any_path_parameter_name_can_be_bound(issuer: TestIssuer, name: str) -> 
 
 
 def test_an_empty_organization_of_the_request_matches_no_token(issuer: TestIssuer) -> None:
-    auth = issuer.auth(organization_claims="require", organization_from="org_id")
+    auth = issuer.auth(organization_claims="allow", organization_from="org_id")
     app = FastAPI()
     blank_unless_named = auth.bound_to(from_request=lambda c: c.headers.get("x-organization", ""))
 
