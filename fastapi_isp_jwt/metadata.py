@@ -6,13 +6,15 @@ well-known path with the identifier's path appended (RFC 9728 §3.1): for
 An audience template serves one document per organization it accepts (its allow-list,
 or any valid organization). The bare well-known path describes the service's default
 resource: an audience without a path, else the first exact audience; a service with
-templates only has none.
+templates only has none. Paths are compared as sent, escapes and all (RFC 3986 §6.2.2):
+``%61`` is ``a``, but ``%2F`` is no ``/``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -46,6 +48,31 @@ def _path_of(identifier: str) -> str | None:
     return "" if path == "/" else path
 
 
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")
+
+
+def _normalized(path: str) -> str:
+    """``path`` with escaped unreserved characters decoded and other escapes in capitals."""
+
+    def one(escape: re.Match[str]) -> str:
+        character = chr(int(escape[1], 16))
+        return character if _UNRESERVED.fullmatch(character) else escape[0].upper()
+
+    return _ESCAPE.sub(one, path)
+
+
+def _suffix_as_sent(request: Request, suffix: str) -> str:
+    """The suffix before the server decoded it: an escaped ``/`` must stay escaped."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes):
+        sent = raw.decode("latin-1")
+        start = sent.find(WELL_KNOWN_PATH)
+        if start >= 0 and unquote(sent[start + len(WELL_KNOWN_PATH) :]) == suffix:
+            return sent[start + len(WELL_KNOWN_PATH) :]
+    return quote(suffix, safe="/")
+
+
 class ResourceMetadata:
     """The metadata documents of one `JWTAuth`'s audiences, and the router serving them."""
 
@@ -58,25 +85,29 @@ class ResourceMetadata:
         for audience in exact:
             path = _path_of(audience)
             if path is not None:
-                self._exact_by_path.setdefault(path, audience)
+                self._exact_by_path.setdefault(_normalized(path), audience)
         self.default_resource: str | None = self._exact_by_path.get("", exact[0] if exact else None)
-        self._templates = [
-            a.split(ORGANIZATION_PLACEHOLDER) for a in settings.audiences if a not in exact
-        ]
+        # Each template: its text before and after the placeholder, and their paths.
+        self._templates: list[tuple[str, str, str, str]] = []
+        for template in settings.audiences:
+            if template in exact:
+                continue
+            prefix, rest = template.split(ORGANIZATION_PLACEHOLDER)
+            prefix_path = _url_path(prefix)
+            if prefix_path is not None:
+                self._templates.append((prefix, _normalized(prefix_path), rest, _normalized(rest)))
 
     def resource_at(self, suffix: str) -> str | None:
-        """The resource whose document lives at ``WELL_KNOWN_PATH + suffix``, if any."""
+        """The resource whose document lives at ``WELL_KNOWN_PATH + suffix`` (as sent), if any."""
         if suffix == "":
             return self.default_resource
+        suffix = _normalized(suffix)
         if suffix in self._exact_by_path:
             return self._exact_by_path[suffix]
-        for prefix, rest in self._templates:
-            prefix_path = _url_path(prefix)
-            if prefix_path is None or not suffix.startswith(prefix_path):
+        for prefix, prefix_path, rest, rest_path in self._templates:
+            if not (suffix.startswith(prefix_path) and suffix.endswith(rest_path)):
                 continue
-            if not suffix.endswith(rest):
-                continue
-            candidate = prefix + suffix[len(prefix_path) : len(suffix) - len(rest)] + rest
+            candidate = prefix + suffix[len(prefix_path) : len(suffix) - len(rest_path)] + rest
             try:
                 # The verifier's own rule decides: allow-list, one plain path segment.
                 self._policy.match(candidate)
@@ -121,7 +152,7 @@ class ResourceMetadata:
         router = APIRouter()
 
         async def protected_resource_metadata(request: Request, suffix: str) -> JSONResponse:
-            resource = self.resource_at(suffix)
+            resource = self.resource_at(_suffix_as_sent(request, suffix))
             if resource is None:
                 raise HTTPException(status_code=404, detail="Not Found")
             return JSONResponse(self.document(resource, request.app))

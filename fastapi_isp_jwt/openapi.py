@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlows
 
+from fastapi_isp_jwt.audience import ORGANIZATION_PLACEHOLDER, AudiencePolicy
+from fastapi_isp_jwt.errors import ConfigurationError, InvalidTokenError
 from fastapi_isp_jwt.settings import Settings
 
 if TYPE_CHECKING:
@@ -141,6 +143,26 @@ def document_refusals(app: FastAPI, auth: JWTAuth) -> None:
     app.openapi = openapi_with_refusals  # type: ignore[method-assign]
 
 
+def _login_audience(settings: Settings, audience: str | None) -> str:
+    """The audience Swagger UI asks for: one whose tokens this API accepts."""
+    if audience is None:
+        exact = [a for a in settings.audiences if ORGANIZATION_PLACEHOLDER not in a]
+        if not exact:
+            raise ConfigurationError(
+                "every audience is a template: pass audience= naming one organization's API, "
+                f"e.g. {settings.audiences[0].replace(ORGANIZATION_PLACEHOLDER, 'acme')!r}"
+            )
+        return exact[0]
+    try:
+        AudiencePolicy(settings.audiences, settings.organizations).match(audience)
+    except InvalidTokenError:
+        raise ConfigurationError(
+            f"swagger login: {audience!r} is not an audience this API accepts, "
+            "so the tokens Swagger UI gets would be refused"
+        ) from None
+    return audience
+
+
 def swagger_login(
     app: FastAPI,
     settings: Settings,
@@ -154,9 +176,7 @@ def swagger_login(
     """Swagger UI set up for the Authorization Code flow with PKCE; the scheme to show."""
     base = issuer or settings.issuers[0]
     base = base if base.endswith("/") else base + "/"
-    chosen_audience = audience or next(
-        (a for a in settings.audiences if "{" not in a), settings.audiences[0]
-    )
+    chosen_audience = _login_audience(settings, audience)
     app.swagger_ui_init_oauth = {
         "clientId": client_id,
         "usePkceWithAuthorizationCodeGrant": True,

@@ -7,7 +7,7 @@ is set to include names. The policy has three modes:
 - ``ignore`` (the default): the claims are not checked; the principal still shows them.
 - ``allow``: tokens with or without an organization pass; claims present must be strings
   and, when allow-lists are given, on them.
-- ``require``: every token must carry ``org_id``, checked as with ``allow``.
+- ``require``: every token must carry a non-empty ``org_id``, checked as with ``allow``.
 
 When both ``org_ids`` and ``org_names`` are given, both claims must be on their lists.
 Which organization a request is *about* is the adapter's business (`JWTAuth.bound_to`);
@@ -103,11 +103,10 @@ class OrganizationPolicy:
         for claim, value in (("org_id", org_id), ("org_name", org_name)):
             if value is not None and type(value) is not str:
                 raise InvalidTokenError(Reason.CLAIM_MALFORMED, claim)
-        if org_id is None:
-            if self._mode == "require":
-                raise InvalidTokenError(Reason.ORGANIZATION_MISSING)
-            if org_name is None:
-                return
+        if not org_id and self._mode == "require":  # an empty org_id names none either
+            raise InvalidTokenError(Reason.ORGANIZATION_MISSING)
+        if org_id is None and org_name is None:
+            return
         if self._org_ids is not None and org_id not in self._org_ids:
             raise InvalidTokenError(Reason.ORGANIZATION_NOT_ALLOWED)
         if self._org_names is not None and org_name not in self._org_names:

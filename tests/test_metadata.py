@@ -155,6 +155,33 @@ def test_a_template_without_an_allow_list_serves_any_valid_organization(issuer: 
     assert client.get(f"{WELL_KNOWN}/initech").json()["resource"].endswith("/initech")
 
 
+@pytest.mark.parametrize("suffix", ["/live%20streams", "/live%2fstreams"])
+def test_an_audience_with_percent_escapes_has_its_document_at_its_own_path(
+    issuer: TestIssuer, suffix: str
+) -> None:
+    audience = "https://api.example.com" + suffix.replace("%2f", "%2F")
+    client = TestClient(guarded_app(issuer.auth(audience=audience)))
+    assert client.get(WELL_KNOWN + suffix).json()["resource"] == audience
+
+
+def test_an_escaped_slash_in_an_audience_is_no_path_separator(issuer: TestIssuer) -> None:
+    client = TestClient(guarded_app(issuer.auth(audience="https://api.example.com/live%2Fstreams")))
+    assert client.get(f"{WELL_KNOWN}/live/streams").status_code == 404
+
+
+def test_a_template_under_an_escaped_path_serves_each_organizations_document(
+    issuer: TestIssuer,
+) -> None:
+    auth = issuer.auth(audience="https://api.example.com/caf%C3%A9/{organization}")
+    document = TestClient(guarded_app(auth)).get(f"{WELL_KNOWN}/caf%c3%a9/acme").json()
+    assert document["resource"] == "https://api.example.com/caf%C3%A9/acme"
+
+
+def test_an_escaped_unreserved_character_names_the_same_organization(issuer: TestIssuer) -> None:
+    client = TestClient(guarded_app(issuer.auth(audience=TEMPLATE)))
+    assert client.get(f"{WELL_KNOWN}/%61cme").json()["resource"] == ACME
+
+
 def test_the_metadata_router_alone_serves_the_documents(issuer: TestIssuer) -> None:
     auth = issuer.auth(audience=ACME)
     app = guarded_app(auth, install=False)

@@ -13,7 +13,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Security
 from fastapi.testclient import TestClient
 
-from fastapi_isp_jwt import JWTAuth, Principal
+from fastapi_isp_jwt import ConfigurationError, JWTAuth, Principal
 from fastapi_isp_jwt.testing import TestIssuer
 
 ACME = "https://platform.dtc.istreamplanet.net/acme"
@@ -169,3 +169,33 @@ def test_without_install_refusals_stay_undocumented(auth: JWTAuth) -> None:
         return None
 
     assert "401" not in operation(app, "/me")["responses"]
+
+
+# -- the audience Swagger UI asks the tenant for ---------------------------------------------------
+
+TEMPLATE = "https://platform.dtc.istreamplanet.net/{organization}"
+
+
+def test_swagger_login_asks_for_the_audience_it_is_given_when_the_service_accepts_it() -> None:
+    app = FastAPI()
+    TestIssuer().auth(audience=TEMPLATE).enable_swagger_login(app, client_id="spa", audience=ACME)
+    assert app.swagger_ui_init_oauth is not None
+    assert app.swagger_ui_init_oauth["additionalQueryStringParams"] == {"audience": ACME}
+
+
+def test_swagger_login_without_an_exact_audience_asks_for_one() -> None:
+    auth = TestIssuer().auth(audience=TEMPLATE)
+    with pytest.raises(ConfigurationError, match="pass audience="):
+        auth.enable_swagger_login(FastAPI(), client_id="spa")
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [TEMPLATE, "https://platform.dtc.istreamplanet.net/acme/", "https://other.example/acme"],
+)
+def test_swagger_login_refuses_an_audience_whose_tokens_the_service_would_refuse(
+    audience: str,
+) -> None:
+    auth = TestIssuer().auth(audience=TEMPLATE)
+    with pytest.raises(ConfigurationError, match="not an audience this API accepts"):
+        auth.enable_swagger_login(FastAPI(), client_id="spa", audience=audience)

@@ -75,6 +75,11 @@ def test_require_refuses_a_token_without_an_organization(issuer: TestIssuer) -> 
         verify(issuer, issuer.mint(), organization_claims="require")
 
 
+def test_require_refuses_a_token_whose_org_id_is_empty(issuer: TestIssuer) -> None:
+    with pytest.raises(InvalidTokenError, match="The token names no organization"):
+        verify(issuer, issuer.mint(org_id=""), organization_claims="require")
+
+
 @pytest.mark.parametrize("claim", ["org_id", "org_name"])
 def test_a_checked_organization_claim_that_is_not_text_is_refused(
     issuer: TestIssuer, claim: str
@@ -381,9 +386,42 @@ def test_the_bound_path_parameter_is_documented_once(client: TestClient) -> None
 
 @pytest.mark.parametrize(
     "sources",
-    [{}, {"path_param": "org", "from_request": lambda c: "acme"}, {"path_param": "not a name"}],
-    ids=["neither", "both", "not an identifier"],
+    [
+        {},
+        {"path_param": "org", "from_request": lambda c: "acme"},
+        {"path_param": "not a name"},
+        {"path_param": "_isp_jwt_connection"},
+    ],
+    ids=["neither", "both", "not an identifier", "kept by the binding"],
 )
 def test_a_binding_needs_exactly_one_valid_source(auth: JWTAuth, sources: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         auth.bound_to(**sources)
+
+
+@pytest.mark.parametrize("name", ["connection", "principal", "path"])
+def test_any_path_parameter_name_can_be_bound(issuer: TestIssuer, name: str) -> None:
+    auth = issuer.auth(audience=TEMPLATE)
+    app = FastAPI()
+
+    of_the_path = auth.bound_to(path_param=name)
+
+    @app.get(f"/orgs/{{{name}}}/streams")
+    def streams(principal: Principal = Depends(of_the_path)) -> str | None:
+        return principal.organization
+
+    token = issuer.mint(aud=TEMPLATE.replace("{organization}", "acme"))
+    assert TestClient(app).get("/orgs/acme/streams", headers=bearer(token)).json() == "acme"
+
+
+def test_an_empty_organization_of_the_request_matches_no_token(issuer: TestIssuer) -> None:
+    auth = issuer.auth(organization_claims="allow", organization_from="org_id")
+    app = FastAPI()
+    blank_unless_named = auth.bound_to(from_request=lambda c: c.headers.get("x-organization", ""))
+
+    @app.get("/streams")
+    def streams(principal: Principal = Depends(blank_unless_named)) -> str | None:
+        return principal.org_id
+
+    response = TestClient(app).get("/streams", headers=bearer(issuer.mint(org_id="")))
+    assert (response.status_code, response.json()) == (401, SAME_AS_ANOTHER_AUDIENCE)
