@@ -501,6 +501,16 @@ def test_dev_issuer_command_serves_until_interrupted(tmp_path: Path) -> None:
     assert status == 0
 
 
+def test_dev_issuer_command_stops_on_ctrl_c_sent_as_soon_as_its_banner_is_out(
+    tmp_path: Path,
+) -> None:
+    statuses = []
+    for _ in range(3):
+        process, _, _ = start_dev_issuer(tmp_path)
+        statuses.append(stop(process))
+    assert statuses == [0, 0, 0]
+
+
 def test_dev_issuer_command_says_development_only_and_keeps_its_key_in_the_cache_dir(
     tmp_path: Path,
 ) -> None:

@@ -43,9 +43,15 @@ def _bind(port: int) -> socket.socket:
 
 @contextmanager
 def _bound(
-    config: DevIssuerConfig, signing_key: SigningKey | None, clock: Callable[[], float]
+    config: DevIssuerConfig,
+    signing_key: SigningKey | None,
+    clock: Callable[[], float],
+    on_started: Callable[[], None] | None = None,
 ) -> Iterator[tuple[DevIssuerConfig, FastAPI, Any, list[socket.socket]]]:
-    """The app and its uvicorn server, listening; port 0 becomes the port actually bound."""
+    """The app and its uvicorn server, listening; port 0 becomes the port actually bound.
+
+    ``on_started`` runs once the server serves, its signal handlers in place.
+    """
     try:
         import uvicorn
     except ModuleNotFoundError:
@@ -59,7 +65,14 @@ def _bound(
         if signing_key is None and config.key_file is not None:
             signing_key = load_or_create_key(config.key_file)
         app = create_app(config, signing_key=signing_key, clock=clock)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets=sockets)
+                if self.started and on_started is not None:
+                    on_started()
+
+        server = Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         yield config, app, server, [sock]
     finally:
         sock.close()
@@ -82,10 +95,17 @@ def banner(config: DevIssuerConfig) -> str:
 
 
 def serve(config: DevIssuerConfig, *, out: TextIO = sys.stderr) -> None:
-    """Serve in the foreground until interrupted (Ctrl-C)."""
-    with _bound(config, None, time.monotonic) as (config, _, server, sockets):
-        out.write(banner(config))
+    """Serve in the foreground until interrupted (Ctrl-C).
+
+    The banner comes out once the server serves: a Ctrl-C from then on stops it (one sent
+    while uvicorn was still starting could be taken by the event loop and lost).
+    """
+
+    def announce() -> None:
+        out.write(banner(config))  # the config as bound: its port is the real one
         out.flush()
+
+    with _bound(config, None, time.monotonic, announce) as (config, _, server, sockets):
         server.run(sockets=sockets)
 
 
