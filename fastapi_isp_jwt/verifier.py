@@ -198,8 +198,7 @@ class Verifier:
                 return PendingVerification(
                     partial(self._after_key, found, token, certificate, started)
                 )
-            if found.confirmation is not None or self._dpop_required:
-                self._hold_sender(found, token, None, certificate)
+            self._hold_sender(found, token, None, certificate)
         except AuthError as error:
             self._report.refused(token, error, started)
             raise

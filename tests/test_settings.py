@@ -94,18 +94,18 @@ def test_bad_configuration_fails_with_a_clear_message(
         settings(**options)
 
 
-@pytest.mark.parametrize(
-    "option",
-    [
-        "leeway",
-        "jwks_ttl",
-        "jwks_cooldown",
-        "jwks_max_stale",
-        "jwks_timeout",
-        "max_age",
-        "dpop_iat_window",
-    ],
-)
+NUMBER_OPTIONS = [
+    "leeway",
+    "jwks_ttl",
+    "jwks_cooldown",
+    "jwks_max_stale",
+    "jwks_timeout",
+    "max_age",
+    "dpop_iat_window",
+]
+
+
+@pytest.mark.parametrize("option", NUMBER_OPTIONS)
 def test_a_number_option_too_large_for_a_float_fails_with_a_configuration_error(
     option: str,
 ) -> None:
@@ -113,18 +113,7 @@ def test_a_number_option_too_large_for_a_float_fails_with_a_configuration_error(
         settings(**{option: 10**400})
 
 
-@pytest.mark.parametrize(
-    "option",
-    [
-        "leeway",
-        "jwks_ttl",
-        "jwks_cooldown",
-        "jwks_max_stale",
-        "jwks_timeout",
-        "max_age",
-        "dpop_iat_window",
-    ],
-)
+@pytest.mark.parametrize("option", NUMBER_OPTIONS)
 def test_a_number_option_with_too_many_digits_to_print_fails_with_a_configuration_error(
     option: str,
 ) -> None:

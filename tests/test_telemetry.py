@@ -360,12 +360,7 @@ def test_refresh_never_activates_disabled_telemetry(monkeypatch: pytest.MonkeyPa
 def test_a_meter_that_raises_loses_the_measurements_and_raises_nothing() -> None:
     telemetry = BrokenProviders().telemetry
     telemetry.verified("accepted", None, 0.001)
-    telemetry.verified("refused", Reason.EXPIRED, 0.001)
-    telemetry.token_cache(hit=True)
-    telemetry.scope_refused()
-    telemetry.dpop_refused(Reason.DPOP_PROOF_REPLAYED)
-    telemetry.key_download("ok", 0.2, issuer=ISSUER)
-    telemetry.unknown_key_refetch(False, issuer=ISSUER)
+    _exercise_everything(telemetry)
     assert telemetry.active
 
 
